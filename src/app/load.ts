@@ -1,0 +1,62 @@
+import { existsSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { fetchToListener, type FetchHandler } from './fetch-adapter.js';
+
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+export interface LoadedApp {
+  /** What the entry turned out to be, for the startup log. */
+  kind: 'node listener' | 'fetch handler' | 'http.Server';
+  /** The app's request listener, or undefined when the app is its own http.Server. */
+  listener?: NodeListener;
+  server?: http.Server;
+}
+
+/** The app file could not be found, loaded or understood: startup stops with exit code 22. */
+export class AppLoadError extends Error {
+  override name = 'AppLoadError';
+}
+
+const isFunction = (v: unknown): v is (...args: unknown[]) => unknown => typeof v === 'function';
+const fetchOf = (v: unknown): FetchHandler | undefined => {
+  const f = (v as { fetch?: unknown } | null | undefined)?.fetch;
+  return isFunction(f) ? (f.bind(v) as FetchHandler) : undefined;
+};
+
+/**
+ * Pick the handler out of the module, most explicit shape first:
+ * `{ fetch }` (default or named) -> an http.Server -> a function of one argument (a Fetch
+ * handler taking a Request) -> a function of two or more (a Node `(req, res[, next])` listener:
+ * Express, Koa's app.callback(), connect).
+ */
+function resolveHandler(mod: Record<string, unknown>, file: string): LoadedApp {
+  const entry = mod.default !== undefined ? mod.default : mod;
+  const nested = (entry as { default?: unknown } | null)?.default; // CJS transpiled from ESM
+  const fetch = fetchOf(entry) ?? fetchOf(mod) ?? fetchOf(nested);
+  if (fetch) return { kind: 'fetch handler', listener: fetchToListener(fetch) };
+  if (entry instanceof http.Server) return { kind: 'http.Server', server: entry };
+  const fn = isFunction(entry) ? entry : isFunction(nested) ? nested : undefined;
+  if (fn) {
+    if (fn.length === 1) return { kind: 'fetch handler', listener: fetchToListener(fn as FetchHandler) };
+    return { kind: 'node listener', listener: fn as NodeListener };
+  }
+  throw new AppLoadError(
+    `${file} exports no app: export a (req, res) listener (module.exports = app / export default app), ` +
+      `a Fetch handler (export default { fetch(request) { ... } }), or an http.Server`,
+  );
+}
+
+export async function loadApp(file: string): Promise<LoadedApp> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new AppLoadError(`app file not found: ${path}`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (error) {
+    const e = error as Error;
+    throw new AppLoadError(`failed to load ${path}: ${e.stack ?? e}`);
+  }
+  return resolveHandler(mod, path);
+}

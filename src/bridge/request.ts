@@ -1,0 +1,74 @@
+import { IncomingMessage } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import { MODIFIER_HTTP_STRIP_SCRIPT_NAME } from '../protocol/constants.js';
+import type { PacketHeader } from '../protocol/reader.js';
+import type { UwsgiVars } from '../protocol/vars.js';
+import { isHttps, rawHeadersFromVars } from './headers.js';
+
+const kVars = Symbol('nuwsgi.vars');
+
+/** The raw uwsgi vars of a request (DOCUMENT_ROOT, SCRIPT_NAME, custom uwsgi_param values, ...). */
+export function getUwsgiVars(req: IncomingMessage): Record<string, string> | undefined {
+  const vars = (req as unknown as { [kVars]?: UwsgiVars })[kVars];
+  return vars?.toObject();
+}
+
+/** `HTTP/1.1` -> [1, 1]; anything unreadable counts as 1.1 so responses keep 1.1 semantics. */
+function httpVersion(protocol: string | undefined): [number, number] {
+  const m = protocol && /^HTTP\/(\d)(?:\.(\d))?$/.exec(protocol);
+  return m ? [Number(m[1]), Number(m[2] ?? 0)] : [1, 1];
+}
+
+/**
+ * req.url is the raw request target (REQUEST_URI): PATH_INFO is decoded and normalised by nginx,
+ * so rebuilding the URL from it would double-decode %2F and friends. It is only the fallback for
+ * front ends configured without REQUEST_URI.
+ */
+function requestUrl(header: PacketHeader, vars: UwsgiVars): string {
+  const uri = vars.get('REQUEST_URI');
+  if (uri) return uri;
+  let path = vars.get('PATH_INFO') || '/';
+  const scriptName = vars.get('SCRIPT_NAME');
+  if (header.modifier1 === MODIFIER_HTTP_STRIP_SCRIPT_NAME && scriptName && path.startsWith(scriptName)) {
+    path = path.slice(scriptName.length) || '/';
+  }
+  const query = vars.get('QUERY_STRING');
+  return query ? `${path}?${query}` : path;
+}
+
+/**
+ * The connection is a unix or TCP socket from the front end, so its own addresses are the front
+ * end's. Apps read the client's from the socket (Express req.ip, Koa ctx.ip, Fastify request.ip,
+ * Hono getConnInfo), so shadow the prototype getters on this socket with what the vars say.
+ */
+export function presentClientAddress(socket: Socket, vars: UwsgiVars): void {
+  const remoteAddress = vars.get('REMOTE_ADDR') || '127.0.0.1';
+  const remotePort = Number(vars.get('REMOTE_PORT')) || undefined;
+  const localPort = Number(vars.get('SERVER_PORT')) || undefined;
+  Object.defineProperties(socket, {
+    remoteAddress: { value: remoteAddress, configurable: true },
+    remotePort: { value: remotePort, configurable: true },
+    remoteFamily: { value: isIP(remoteAddress) === 6 ? 'IPv6' : 'IPv4', configurable: true },
+    localAddress: { value: vars.get('SERVER_ADDR'), configurable: true },
+    localPort: { value: localPort, configurable: true },
+    // Express/Koa/Fastify/Hono derive the scheme from socket.encrypted.
+    encrypted: { value: isHttps(vars) ? true : undefined, configurable: true, writable: true },
+  });
+}
+
+/** Node's own IncomingMessage, filled from the packet, so Express's prototype swap keeps working. */
+export function buildRequest(socket: Socket, header: PacketHeader, vars: UwsgiVars): IncomingMessage {
+  const req = new IncomingMessage(socket);
+  const [major, minor] = httpVersion(vars.get('SERVER_PROTOCOL'));
+  // Must be set before the ServerResponse is made: a null version silently means HTTP/1.0 rules.
+  req.httpVersionMajor = major;
+  req.httpVersionMinor = minor;
+  req.httpVersion = `${major}.${minor}`;
+  req.method = vars.get('REQUEST_METHOD') || 'GET';
+  req.url = requestUrl(header, vars);
+  const raw = rawHeadersFromVars(vars);
+  // _addHeaderLines sets rawHeaders and the private count behind the lazy req.headers getter.
+  (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(raw, raw.length);
+  (req as unknown as { [kVars]: UwsgiVars })[kVars] = vars;
+  return req;
+}

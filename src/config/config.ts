@@ -1,0 +1,57 @@
+import { ConfigError, many, single, type RawOptions } from './cli.js';
+
+/** The resolved configuration the master and workers run with. */
+export interface Config {
+  sockets: string[];
+  httpSockets: string[];
+  processes: number;
+  app: string;
+  chmodSocket?: number;
+  listen: number;
+  vacuum: boolean;
+  bufferSize: number;
+  maxVars: number;
+  socketTimeout: number;
+  harakiri: number;
+  workerReloadMercy: number;
+  readyTimeout: number;
+  chdir?: string;
+  env: string[];
+  pidfile?: string;
+}
+
+export function resolveConfig(raw: RawOptions): Config {
+  const apps = many(raw, 'app');
+  if (apps.length === 0) throw new ConfigError('no app given: nuwsgi [options] app.js (or --app FILE)');
+  if (apps.length > 1) throw new ConfigError(`one app per server, got ${apps.length}: ${apps.join(', ')}`);
+  const config: Config = {
+    sockets: many(raw, 'socket'),
+    httpSockets: many(raw, 'http-socket'),
+    processes: single<number>(raw, 'processes')!,
+    app: apps[0],
+    chmodSocket: single<number>(raw, 'chmod-socket'),
+    listen: single<number>(raw, 'listen')!,
+    vacuum: single<boolean>(raw, 'vacuum')!,
+    bufferSize: single<number>(raw, 'buffer-size')!,
+    maxVars: single<number>(raw, 'max-vars')!,
+    socketTimeout: single<number>(raw, 'socket-timeout')!,
+    harakiri: single<number>(raw, 'harakiri')!,
+    workerReloadMercy: single<number>(raw, 'worker-reload-mercy')!,
+    readyTimeout: single<number>(raw, 'ready-timeout')!,
+    chdir: single<string>(raw, 'chdir'),
+    env: many(raw, 'env'),
+    pidfile: single<string>(raw, 'pidfile'),
+  };
+  if (config.sockets.length === 0 && config.httpSockets.length === 0) {
+    throw new ConfigError('no socket to serve on: give --socket ADDR (uwsgi, for nginx) and/or --http-socket ADDR');
+  }
+  if (config.processes < 1) throw new ConfigError('--processes must be at least 1');
+  if (config.bufferSize < 1 || config.bufferSize > 65535) {
+    throw new ConfigError(`--buffer-size ${config.bufferSize} is outside 1..65535: the uwsgi header block size is a 16-bit field`);
+  }
+  if (config.socketTimeout <= 0) throw new ConfigError('--socket-timeout must be above 0');
+  for (const kv of config.env) {
+    if (!/^[^=]+=/.test(kv)) throw new ConfigError(`--env takes KEY=VALUE, not ${JSON.stringify(kv)}`);
+  }
+  return config;
+}

@@ -1,0 +1,5 @@
+export * from './constants.js';
+export * from './content-length.js';
+export * from './errors.js';
+export * from './reader.js';
+export * from './vars.js';

@@ -1,0 +1,87 @@
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { formatAddress, parseAddress, type Address } from './addresses.js';
+
+export type ListenerKind = 'uwsgi' | 'http';
+
+/** What a worker needs to serve a socket the master bound: its kind and the fd it inherits. */
+export interface ListenerInfo {
+  kind: ListenerKind;
+  name: string;
+  /** fd number in the worker (the master passes the sockets as extra stdio slots). */
+  fd: number;
+  backlog: number;
+}
+
+/** libuv's raw server handle (TCPWrap / PipeWrap): just what the master uses. */
+interface RawHandle {
+  fd: number;
+  close(cb?: () => void): void;
+}
+
+export interface BoundListener {
+  kind: ListenerKind;
+  address: Address;
+  name: string;
+  handle: RawHandle;
+}
+
+// net's internal handle factory, the one cluster uses: it binds without listening, so the master
+// owns the socket (path, mode, lifetime) while only workers accept on it.
+const createServerHandle = (net as unknown as { _createServerHandle(a: string | null, port: number, addressType: number, fd?: number, flags?: number): RawHandle | number })
+  ._createServerHandle;
+
+/** Probe a socket file: a live server answers, a stale file from a dead one refuses. */
+function isLive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+async function clearStaleSocket(path: string): Promise<void> {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) throw new Error(`cannot bind ${path}: the path exists and is not a socket`);
+  if (await isLive(path)) throw new Error(`cannot bind ${path}: another server is accepting on it (stop it first, or choose another path)`);
+  // A socket file left by a server that died: Node would fail with EADDRINUSE forever.
+  unlinkSync(path);
+}
+
+export async function bindListener(kind: ListenerKind, spec: string, chmodSocket: number | undefined): Promise<BoundListener> {
+  const address = await parseAddress(spec);
+  let handle: RawHandle | number;
+  if (address.kind === 'unix') {
+    await clearStaleSocket(address.path);
+    handle = createServerHandle(address.path, -1, -1);
+  } else {
+    handle = createServerHandle(address.host, address.port, address.family);
+  }
+  if (typeof handle === 'number') {
+    throw new Error(`cannot bind ${kind} socket ${spec}: ${getSystemErrorName(handle)}`);
+  }
+  // Mode first, accept later: nothing listens until a worker calls listen() on this fd.
+  if (address.kind === 'unix' && chmodSocket !== undefined) chmodSync(address.path, chmodSocket);
+  return { kind, address, name: formatAddress(address), handle };
+}
+
+/** Unlink unix socket files (--vacuum). */
+export function removeSocketFiles(listeners: BoundListener[]): void {
+  for (const l of listeners) {
+    if (l.address.kind !== 'unix') continue;
+    try {
+      unlinkSync(l.address.path);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,3 @@
+import { workerMain } from './worker.js';
+
+workerMain();

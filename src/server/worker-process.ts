@@ -1,0 +1,117 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { BoundListener } from './listeners.js';
+import { WORKER_SPEC_ENV, type MasterMessage, type WorkerMessage, type WorkerSpec } from './messages.js';
+
+const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+/** The first inherited socket lands on this fd in the worker (0-2 stdio, 3 IPC). */
+const FIRST_LISTENER_FD = 4;
+
+export type WorkerState = 'starting' | 'ready' | 'stopping';
+
+/**
+ * The master's view of one worker process: its id (stable across respawns, as uWSGI's), state,
+ * and the last heartbeat. Emits 'ready', 'load-error' (message) and 'exit' (code, signal).
+ */
+export class WorkerProcess extends EventEmitter {
+  readonly child: ChildProcess;
+  state: WorkerState = 'starting';
+  readonly spawnedAt = Date.now();
+  lastBeat = Date.now();
+  appKind = '';
+  loadMs = 0;
+  exited = false;
+
+  constructor(
+    readonly id: number,
+    listeners: BoundListener[],
+    spec: Omit<WorkerSpec, 'id' | 'listeners'>,
+    backlog: number,
+  ) {
+    super();
+    const workerSpec: WorkerSpec = {
+      ...spec,
+      id,
+      listeners: listeners.map((l, i) => ({ kind: l.kind, name: l.name, fd: FIRST_LISTENER_FD + i, backlog })),
+    };
+    this.child = fork(WORKER_MAIN, [], {
+      // The bound sockets are inherited as plain fds: no handle passing over IPC, no master in
+      // the accept path.
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.handle.fd)],
+      env: { ...process.env, [WORKER_SPEC_ENV]: JSON.stringify(workerSpec) },
+      execArgv: process.execArgv,
+    });
+    this.child.on('message', (message: WorkerMessage) => this.onMessage(message));
+    this.child.on('exit', (code, signal) => {
+      this.exited = true;
+      this.emit('exit', code, signal);
+    });
+    // An IPC send to a worker that just died must not crash the master.
+    this.child.on('error', () => {});
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  private onMessage(message: WorkerMessage): void {
+    this.lastBeat = Date.now();
+    if (message.type === 'ready') {
+      this.state = 'ready';
+      this.appKind = message.appKind;
+      this.loadMs = message.loadMs;
+      this.emit('ready');
+    } else if (message.type === 'load-error') {
+      this.emit('load-error', message.message);
+    }
+  }
+
+  /** Resolves true once ready, false if the worker exits or misses the deadline first. */
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.state === 'ready') return Promise.resolve(true);
+    if (this.exited) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.off('ready', onReady);
+        this.off('exit', onExit);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const onExit = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.once('ready', onReady);
+      this.once('exit', onExit);
+    });
+  }
+
+  send(message: MasterMessage): void {
+    if (this.child.connected) this.child.send(message);
+  }
+
+  /** Ask the worker to finish its in-flight requests and exit; SIGKILL after `mercyMs`. */
+  stopGracefully(mercyMs: number, onMercyExpired: () => void): void {
+    if (this.exited) return;
+    this.state = 'stopping';
+    this.send({ type: 'stop' });
+    if (!this.child.connected) this.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      if (this.exited) return;
+      onMercyExpired();
+      this.kill('SIGKILL');
+    }, mercyMs);
+    timer.unref();
+    this.once('exit', () => clearTimeout(timer));
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (!this.exited) this.child.kill(signal);
+  }
+
+  /** Resolves when the process has exited. */
+  exitedPromise(): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    return new Promise((resolve) => this.once('exit', () => resolve()));
+  }
+}

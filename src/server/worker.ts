@@ -1,0 +1,117 @@
+import http from 'node:http';
+import net from 'node:net';
+import { AppLoadError, loadApp } from '../app/load.js';
+import { serveUwsgiConnection } from '../bridge/connection.js';
+import { log } from '../log.js';
+import { makeDispatcher } from './dispatch.js';
+import { Inflight } from './inflight.js';
+import { HEARTBEAT_MS, WORKER_SPEC_ENV, type MasterMessage, type WorkerMessage, type WorkerSpec } from './messages.js';
+
+/** uWSGI's exit code for "the app could not be loaded". */
+export const APP_LOAD_FAILED = 22;
+const LINGER_MS = 5000;
+
+function send(message: WorkerMessage): void {
+  if (process.connected) process.send!(message);
+}
+
+/**
+ * A worker: loads the app, accepts on the sockets the master bound (inherited fds), serves, and
+ * stops when the master says so. Signals from the terminal's process group are the master's to
+ * act on, so the worker ignores SIGINT and treats SIGTERM like the master's stop message.
+ */
+export async function runWorker(spec: WorkerSpec): Promise<void> {
+  const started = performance.now();
+  const servers: net.Server[] = [];
+  let stopping = false;
+
+  const inflight = new Inflight({
+    harakiri: spec.harakiri,
+    workerId: spec.id,
+    log,
+    onIdle: () => {
+      if (stopping) maybeExit();
+    },
+  });
+
+  let openServers = 0;
+  const maybeExit = () => {
+    if (openServers === 0 && inflight.count === 0) process.exit(0);
+  };
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    for (const server of servers) {
+      // close() stops accepting; 'close' comes once this worker's connections have ended.
+      server.close(() => {
+        openServers--;
+        maybeExit();
+      });
+      if (server instanceof http.Server) server.closeIdleConnections();
+    }
+    maybeExit();
+  };
+
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', stop);
+  process.on('SIGHUP', () => {});
+  // The master is gone (killed, even with SIGKILL): finish what is in flight, then leave.
+  process.on('disconnect', stop);
+  process.on('message', (message: MasterMessage) => {
+    if (message.type === 'stop') stop();
+  });
+  process.on('uncaughtException', (error) => log(`uncaught exception in worker ${spec.id} (pid: ${process.pid}): ${error.stack ?? error}`));
+  process.on('unhandledRejection', (error) => log(`unhandled promise rejection in worker ${spec.id} (pid: ${process.pid}): ${(error as Error)?.stack ?? error}`));
+
+  let app;
+  try {
+    app = await loadApp(spec.app);
+  } catch (error) {
+    const message = error instanceof AppLoadError ? error.message : String((error as Error)?.stack ?? error);
+    log(`worker ${spec.id}: ${message}`);
+    send({ type: 'load-error', message });
+    process.exit(APP_LOAD_FAILED);
+  }
+
+  const dispatch = makeDispatcher(app, log, (req, res) => inflight.track(req, res));
+  const connectionOptions = {
+    bufferSize: spec.bufferSize,
+    maxVars: spec.maxVars,
+    socketTimeoutMs: spec.socketTimeout * 1000,
+    lingerMs: LINGER_MS,
+    log,
+    dispatch,
+  };
+
+  await Promise.all(
+    spec.listeners.map(
+      (listener) =>
+        new Promise<void>((resolve, reject) => {
+          const server =
+            listener.kind === 'uwsgi'
+              ? net.createServer((socket) => serveUwsgiConnection(socket, connectionOptions))
+              : http.createServer({ requestTimeout: 0 }, dispatch);
+          servers.push(server);
+          openServers++;
+          server.once('error', reject);
+          server.listen({ fd: listener.fd }, listener.backlog, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        }),
+    ),
+  );
+
+  setInterval(() => send({ type: 'beat' }), HEARTBEAT_MS).unref();
+  send({ type: 'ready', appKind: app.kind, loadMs: Math.round(performance.now() - started) });
+}
+
+/** Entry point of the worker process. */
+export function workerMain(): void {
+  const spec = JSON.parse(process.env[WORKER_SPEC_ENV]!) as WorkerSpec;
+  delete process.env[WORKER_SPEC_ENV];
+  runWorker(spec).catch((error: Error) => {
+    log(`worker ${spec.id} failed to start: ${error.stack ?? error}`);
+    process.exit(1);
+  });
+}
