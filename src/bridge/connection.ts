@@ -70,6 +70,7 @@ export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions)
   });
 
   function refuse(error: ProtocolError): void {
+    reader.abort();
     options.log(`${error.describe()} -- closing connection`);
     if (error.status) socket.write(rawResponse(error.status));
     closeConnection(socket, options.lingerMs);

@@ -69,6 +69,12 @@ export class PacketReader {
     return this.bodyRemaining;
   }
 
+  /** Stop delivering: the consumer refused the request (nothing more will be read as this packet). */
+  abort(): void {
+    this.state = State.Done;
+    this.pending = [];
+  }
+
   push(chunk: Buffer): void {
     let offset = 0;
     while (offset < chunk.length && this.state !== State.Done) {
@@ -123,7 +129,12 @@ export class PacketReader {
     }
     if (header.datasize > this.limits.bufferSize) {
       return this.fail(
-        new ProtocolError(`uwsgi var block of ${header.datasize} bytes exceeds buffer-size ${this.limits.bufferSize}`, 431, 'buffer-size'),
+        new ProtocolError(
+          `uwsgi var block of ${header.datasize} bytes exceeds buffer-size ${this.limits.bufferSize}`,
+          // A ping client speaks uwsgi, not HTTP: it gets no HTTP error response.
+          header.modifier1 === MODIFIER_PING ? undefined : 431,
+          'buffer-size',
+        ),
       );
     }
     this.state = State.Block;
@@ -156,8 +167,7 @@ export class PacketReader {
   }
 
   private fail(error: ProtocolError): void {
-    this.state = State.Done;
-    this.pending = [];
+    this.abort();
     this.events.onError(error);
   }
 }
