@@ -55,8 +55,12 @@ export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions)
     },
     onBody(chunk: Buffer) {
       if (discardBody) return;
-      // IncomingMessage._read resumes the socket when the app wants more.
-      if (!req!.push(chunk)) socket.pause();
+      // IncomingMessage._read resumes the socket when the app wants more. Until then the wait is
+      // on the app, not the front end: socket-timeout must not call that a stalled body.
+      if (!req!.push(chunk)) {
+        socket.pause();
+        socket.setTimeout(0);
+      }
     },
     onBodyEnd() {
       socket.setTimeout(0);
@@ -97,6 +101,10 @@ export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions)
     socket.destroy();
   });
   socket.on('data', (chunk: Buffer) => reader.push(chunk));
+  // The app asked for more body (or the rest is being discarded): the front end is on the clock again.
+  socket.on('resume', () => {
+    if (!reader.finished) socket.setTimeout(options.socketTimeoutMs);
+  });
   socket.on('end', () => {
     // The front end went away before the body was complete: the app sees an aborted request.
     if (req && !reader.finished) req.destroy();

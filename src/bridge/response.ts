@@ -11,7 +11,17 @@ const isTransferEncoding = (name: unknown) => typeof name === 'string' && name.t
 
 /** Drop Transfer-Encoding from any of the header shapes writeHead hands to _storeHeader. */
 function withoutTransferEncoding(headers: unknown): unknown {
-  if (!Array.isArray(headers)) return headers; // object form: removeHeader has handled it
+  if (headers === null || typeof headers !== 'object') return headers;
+  if (!Array.isArray(headers)) {
+    // Either Node's own header map (removeHeader has already cleared it, so no key matches and
+    // it must be passed through as is) or the plain object of a writeHead() with no setHeader()
+    // before it, which goes to _storeHeader untouched and still carries the app's TE.
+    const keys = Object.keys(headers);
+    if (!keys.some(isTransferEncoding)) return headers;
+    const copy: Record<string, unknown> = {};
+    for (const key of keys) if (!isTransferEncoding(key)) copy[key] = (headers as Record<string, unknown>)[key];
+    return copy;
+  }
   if (headers.length > 0 && Array.isArray(headers[0])) {
     return (headers as [string, unknown][]).filter(([name]) => !isTransferEncoding(name));
   }
