@@ -74,6 +74,10 @@ export function convert(spec: OptionSpec, value: string): string | number | bool
       if (!/^\d+$/.test(value)) throw new ConfigError(`--${spec.name} takes a whole number, not ${JSON.stringify(value)}`);
       return Number(value);
     }
+    case 'megabytes': {
+      if (!/^\d+$/.test(value)) throw new ConfigError(`--${spec.name} takes megabytes, not ${JSON.stringify(value)}`);
+      return Number(value);
+    }
     case 'seconds': {
       if (!/^\d+(\.\d+)?$/.test(value)) throw new ConfigError(`--${spec.name} takes seconds, not ${JSON.stringify(value)}`);
       return Number(value);

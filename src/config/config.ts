@@ -15,9 +15,29 @@ export interface Config {
   harakiri: number;
   workerReloadMercy: number;
   readyTimeout: number;
+  harakiriVerbose: boolean;
+  harakiriGracefulTimeout: number;
+  workerHeartbeat: number;
+  maxRequests: number;
+  maxRequestsDelta: number;
+  minWorkerLifetime: number;
+  maxWorkerLifetime: number;
+  maxWorkerLifetimeDelta: number;
+  reloadOnRss: number;
+  evilReloadOnRss: number;
+  crashLoopLimit: number;
+  touchReload: string[];
+  touchChainReload: string[];
+  touchWorkersReload: string[];
+  masterFifo: string[];
   chdir?: string;
   env: string[];
   pidfile?: string;
+  safePidfile?: string;
+  uid?: string;
+  gid?: string;
+  chownSocket?: string;
+  umask?: number;
 }
 
 export function resolveConfig(raw: RawOptions): Config {
@@ -38,9 +58,29 @@ export function resolveConfig(raw: RawOptions): Config {
     harakiri: single<number>(raw, 'harakiri')!,
     workerReloadMercy: single<number>(raw, 'worker-reload-mercy')!,
     readyTimeout: single<number>(raw, 'ready-timeout')!,
+    harakiriVerbose: single<boolean>(raw, 'harakiri-verbose')!,
+    harakiriGracefulTimeout: single<number>(raw, 'harakiri-graceful-timeout')!,
+    workerHeartbeat: single<number>(raw, 'worker-heartbeat')!,
+    maxRequests: single<number>(raw, 'max-requests')!,
+    maxRequestsDelta: single<number>(raw, 'max-requests-delta')!,
+    minWorkerLifetime: single<number>(raw, 'min-worker-lifetime')!,
+    maxWorkerLifetime: single<number>(raw, 'max-worker-lifetime')!,
+    maxWorkerLifetimeDelta: single<number>(raw, 'max-worker-lifetime-delta')!,
+    reloadOnRss: single<number>(raw, 'reload-on-rss')!,
+    evilReloadOnRss: single<number>(raw, 'evil-reload-on-rss')!,
+    crashLoopLimit: single<number>(raw, 'crash-loop-limit')!,
+    touchReload: many(raw, 'touch-reload'),
+    touchChainReload: many(raw, 'touch-chain-reload'),
+    touchWorkersReload: many(raw, 'touch-workers-reload'),
+    masterFifo: many(raw, 'master-fifo'),
     chdir: single<string>(raw, 'chdir'),
     env: many(raw, 'env'),
     pidfile: single<string>(raw, 'pidfile'),
+    safePidfile: single<string>(raw, 'safe-pidfile'),
+    uid: single<string>(raw, 'uid'),
+    gid: single<string>(raw, 'gid'),
+    chownSocket: single<string>(raw, 'chown-socket'),
+    umask: single<number>(raw, 'umask'),
   };
   if (config.sockets.length === 0 && config.httpSockets.length === 0) {
     throw new ConfigError('no socket to serve on: give --socket ADDR (uwsgi, for nginx) and/or --http-socket ADDR');
