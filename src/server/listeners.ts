@@ -32,7 +32,11 @@ export interface BoundListener {
 const createServerHandle = (net as unknown as { _createServerHandle(a: string | null, port: number, addressType: number, fd?: number, flags?: number): RawHandle | number })
   ._createServerHandle;
 
-/** Probe a socket file: a live server answers, a stale file from a dead one refuses. */
+/**
+ * Probe a socket file: only ECONNREFUSED means nobody listens (a stale file from a dead server).
+ * A live server answers, or, with its listen queue full, fails the connect with EAGAIN: taking
+ * its path then would cut it off from its front end.
+ */
 function isLive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.connect({ path });
@@ -40,7 +44,7 @@ function isLive(path: string): Promise<boolean> {
       probe.destroy();
       resolve(true);
     });
-    probe.once('error', () => resolve(false));
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code !== 'ECONNREFUSED' && error.code !== 'ENOENT'));
   });
 }
 

@@ -29,6 +29,8 @@ export class Master {
   private readonly workers = new Map<number, WorkerProcess>();
   /** Workers told to stop (reload, stop) that have not exited yet. */
   private readonly retiring = new Set<WorkerProcess>();
+  /** Chain-reload replacements still loading: not serving yet, but a stop must reach them too. */
+  private readonly replacements = new Set<WorkerProcess>();
   private quickDeaths = 0;
   private booting = true;
   private stopping = false;
@@ -57,9 +59,13 @@ export class Master {
 
     const first = Array.from({ length: c.processes }, (_, i) => this.spawn(i + 1));
     const ready = await Promise.all(first.map((w) => w.whenReady(c.readyTimeout * 1000)));
+    // A stop signal during boot makes the workers exit before ready: that is stop()'s to finish,
+    // not an app that failed to load.
+    if (this.stopping) return;
     if (!ready.every(Boolean)) {
       // Nothing half-starts: one worker that cannot load the app stops the whole server.
       log('*** no app loaded: GAME OVER ***');
+      this.stopping = true; // the workers killed here are not crashes to respawn
       for (const w of this.workers.values()) w.kill('SIGKILL');
       await Promise.all(first.map((w) => w.exitedPromise()));
       this.cleanup();
@@ -78,7 +84,7 @@ export class Master {
     const worker = new WorkerProcess(
       id,
       this.listeners,
-      { app: c.app, bufferSize: c.bufferSize, maxVars: c.maxVars, socketTimeout: c.socketTimeout, harakiri: c.harakiri },
+      { app: c.app, bufferSize: c.bufferSize, maxVars: c.maxVars, socketTimeout: c.socketTimeout, harakiri: c.harakiri, mercy: c.workerReloadMercy },
       c.listen,
     );
     log(`spawned nuwsgi worker ${id} (pid: ${worker.pid})`);
@@ -88,10 +94,13 @@ export class Master {
   }
 
   private onExit(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.retiring.delete(worker) || this.stopping || this.booting) {
+    if (this.retiring.delete(worker) || this.stopping) {
       if (!this.booting) log(`worker ${worker.id} (pid: ${worker.pid}) retired (${describeExit(code, signal)})`);
       return;
     }
+    // During boot start() reports a worker that never got ready; one that was ready and then
+    // died is a crash like any other (ignoring it would leave its slot empty for good).
+    if (this.booting && worker.state !== 'ready') return;
     if (this.workers.get(worker.id) !== worker) return; // a replacement that failed during reload
     const lived = Date.now() - worker.spawnedAt;
     log(`DAMN ! worker ${worker.id} (pid: ${worker.pid}) died, ${describeExit(code, signal)} :( trying respawn ...`);
@@ -99,8 +108,22 @@ export class Master {
     const delay = this.quickDeaths === 0 ? 0 : Math.min(BACKOFF_BASE_MS * 2 ** (this.quickDeaths - 1), BACKOFF_MAX_MS);
     if (delay > 0) log(`worker ${worker.id} died ${this.quickDeaths} times in a row within ${QUICK_DEATH_MS / 1000}s of its start: respawning in ${delay} ms`);
     setTimeout(() => {
-      if (!this.stopping && this.workers.get(worker.id) === worker) this.spawn(worker.id);
+      if (!this.stopping && this.workers.get(worker.id) === worker) this.respawn(worker.id);
     }, delay);
+  }
+
+  /**
+   * A respawned worker serves as soon as it listens, but one whose app load hangs would sit in
+   * 'starting' for ever (heartbeats only start after ready): bound it by ready-timeout, and its
+   * death goes through the usual respawn with backoff.
+   */
+  private respawn(id: number): void {
+    const worker = this.spawn(id);
+    void worker.whenReady(this.config.readyTimeout * 1000).then((ok) => {
+      if (ok || worker.exited || this.stopping) return;
+      log(`worker ${id} (pid: ${worker.pid}) did not become ready within ready-timeout (${this.config.readyTimeout}s): SIGKILL`);
+      worker.kill('SIGKILL');
+    });
   }
 
   /** A worker whose event loop stops sending heartbeats for harakiri seconds is blocked: replace it. */
@@ -142,15 +165,26 @@ export class Master {
     try {
       for (const id of [...this.workers.keys()].sort((a, b) => a - b)) {
         if (this.stopping) return false;
-        const old = this.workers.get(id)!;
         const fresh = this.spawn(id, false);
-        if (!(await fresh.whenReady(this.config.readyTimeout * 1000))) {
+        this.replacements.add(fresh);
+        let loadError: string | undefined;
+        fresh.once('load-error', (message: string) => (loadError = message.split('\n')[0]));
+        const ready = await fresh.whenReady(this.config.readyTimeout * 1000);
+        this.replacements.delete(fresh);
+        if (this.stopping) return false; // stop() has already told `fresh` to go
+        if (!ready) {
+          const why = fresh.exited
+            ? `could not load the app (${loadError ?? `exit code ${fresh.child.exitCode ?? fresh.child.signalCode}`})`
+            : `did not become ready within ready-timeout (${this.config.readyTimeout}s)`;
           fresh.kill('SIGKILL');
-          log(`chain reload failed: the new worker ${id} did not become ready within ready-timeout (${this.config.readyTimeout}s); keeping the old workers`);
+          log(`chain reload failed: the new worker ${id} (pid: ${fresh.pid}) ${why}; keeping the old workers`);
           return false;
         }
+        // Whoever holds the slot now: the worker this reload started from, or a respawn of it
+        // if it died meanwhile (that respawn would otherwise keep serving, untracked).
+        const old = this.workers.get(id);
         this.workers.set(id, fresh);
-        if (!old.exited) this.retire(old);
+        if (old && !old.exited) this.retire(old);
         log(`chain reload: worker ${id} replaced (new pid: ${fresh.pid})`);
       }
       log(`chain reload done in ${Date.now() - started} ms`);
@@ -184,7 +218,7 @@ export class Master {
   }
 
   private allWorkers(): WorkerProcess[] {
-    return [...new Set([...this.workers.values(), ...this.retiring])].filter((w) => !w.exited);
+    return [...new Set([...this.workers.values(), ...this.retiring, ...this.replacements])].filter((w) => !w.exited);
   }
 
   private cleanup(): void {

@@ -17,6 +17,8 @@ export interface WorkerSpec {
   maxVars: number;
   socketTimeout: number;
   harakiri: number;
+  /** Seconds a worker left without its master may spend draining (--worker-reload-mercy). */
+  mercy: number;
 }
 
 export const WORKER_SPEC_ENV = 'NUWSGI_WORKER';

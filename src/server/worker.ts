@@ -10,6 +10,8 @@ import { HEARTBEAT_MS, WORKER_SPEC_ENV, type MasterMessage, type WorkerMessage, 
 /** uWSGI's exit code for "the app could not be loaded". */
 export const APP_LOAD_FAILED = 22;
 const LINGER_MS = 5000;
+/** How long a script that exports nothing may take to call listen() itself. */
+const LISTEN_WAIT_MS = 5000;
 
 function send(message: WorkerMessage): void {
   if (process.connected) process.send!(message);
@@ -35,12 +37,18 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
   });
 
   let openServers = 0;
+  let exitCode = 0;
   const maybeExit = () => {
-    if (openServers === 0 && inflight.count === 0) process.exit(0);
+    if (openServers === 0 && inflight.count === 0) process.exit(exitCode);
   };
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    // Bounded even when a request never ends (its handler may have died with the exception).
+    setTimeout(() => {
+      log(`worker ${spec.id} (pid: ${process.pid}): ${inflight.count} requests still running after worker-reload-mercy (${spec.mercy}s) -- exiting`);
+      process.exit(exitCode || 1);
+    }, spec.mercy * 1000).unref();
     for (const server of servers) {
       // close() stops accepting; 'close' comes once this worker's connections have ended.
       server.close(() => {
@@ -55,17 +63,28 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
   process.on('SIGINT', () => {});
   process.on('SIGTERM', stop);
   process.on('SIGHUP', () => {});
-  // The master is gone (killed, even with SIGKILL): finish what is in flight, then leave.
+  // The master is gone (killed, even with SIGKILL): finish what is in flight, then leave. No
+  // master is left to enforce worker-reload-mercy, so stop() bounds the drain itself.
   process.on('disconnect', stop);
   process.on('message', (message: MasterMessage) => {
     if (message.type === 'stop') stop();
   });
-  process.on('uncaughtException', (error) => log(`uncaught exception in worker ${spec.id} (pid: ${process.pid}): ${error.stack ?? error}`));
-  process.on('unhandledRejection', (error) => log(`unhandled promise rejection in worker ${spec.id} (pid: ${process.pid}): ${(error as Error)?.stack ?? error}`));
+  // Node's rule: after an uncaught exception the process state is unknown, so do not go on as if
+  // nothing happened. Stop accepting, let the other requests finish (bounded by mercy), exit 1;
+  // the master respawns a clean worker. Unhandled rejections are treated alike, as Node does.
+  const onFatal = (kind: string) => (error: unknown) => {
+    log(`${kind} in worker ${spec.id} (pid: ${process.pid}): ${(error as Error)?.stack ?? error}`);
+    if (stopping) return;
+    log(`worker ${spec.id} (pid: ${process.pid}) stops accepting and exits once its ${inflight.count} requests are done`);
+    exitCode = 1;
+    stop();
+  };
+  process.on('uncaughtException', onFatal('uncaught exception'));
+  process.on('unhandledRejection', onFatal('unhandled promise rejection'));
 
   let app;
   try {
-    app = await loadApp(spec.app);
+    app = await loadApp(spec.app, LISTEN_WAIT_MS);
   } catch (error) {
     const message = error instanceof AppLoadError ? error.message : String((error as Error)?.stack ?? error);
     log(`worker ${spec.id}: ${message}`);
@@ -94,7 +113,9 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
           servers.push(server);
           openServers++;
           server.once('error', reject);
-          server.listen({ fd: listener.fd }, listener.backlog, () => {
+          // net.Server's own listen: http.Server.prototype.listen is the app's capture stub here.
+          const listen = net.Server.prototype.listen as (this: net.Server, ...args: unknown[]) => net.Server;
+          listen.call(server, { fd: listener.fd }, listener.backlog, () => {
             server.off('error', reject);
             resolve();
           });
