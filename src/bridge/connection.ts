@@ -106,6 +106,12 @@ export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions)
     if (!reader.finished) socket.setTimeout(options.socketTimeoutMs);
   });
   socket.on('end', () => {
+    if (!reader.headerComplete && !reader.finished && socket.bytesRead > 0) {
+      // A connect-and-close with no bytes is a liveness probe; a partial packet is worth a line.
+      options.log(`uwsgi connection closed by the peer after ${socket.bytesRead} bytes, before the header block was complete -- closing connection`);
+    } else if (req && !reader.finished && !discardBody) {
+      options.log(`${peer()}: the peer closed the connection with ${reader.remainingBody} body bytes missing -- request aborted`);
+    }
     // The front end went away before the body was complete: the app sees an aborted request.
     if (req && !reader.finished) req.destroy();
     if (!res || res.writableFinished) socket.destroy();
