@@ -2,13 +2,14 @@ import { existsSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { capturedServer, installListenCapture } from './capture-listen.js';
 import { fetchToListener, type FetchHandler } from './fetch-adapter.js';
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 export interface LoadedApp {
   /** What the entry turned out to be, for the startup log. */
-  kind: 'node listener' | 'fetch handler' | 'http.Server';
+  kind: 'node listener' | 'fetch handler' | 'http.Server' | 'captured listen()';
   /** The app's request listener, or undefined when the app is its own http.Server. */
   listener?: NodeListener;
   server?: http.Server;
@@ -43,14 +44,22 @@ function resolveHandler(mod: Record<string, unknown>, file: string): LoadedApp {
     return { kind: 'node listener', listener: fn as NodeListener };
   }
   throw new AppLoadError(
-    `${file} exports no app: export a (req, res) listener (module.exports = app / export default app), ` +
-      `a Fetch handler (export default { fetch(request) { ... } }), or an http.Server`,
+    `${file} exports no app and started no server: export a (req, res) listener (module.exports = app / ` +
+      `export default app), a Fetch handler (export default { fetch(request) { ... } }) or an http.Server, ` +
+      `or call app.listen() as usual`,
   );
 }
 
-export async function loadApp(file: string): Promise<LoadedApp> {
+/**
+ * Load the app module. A script that starts its own server (`app.listen(3000)`, `await
+ * fastify.listen()`) is served through the server it created, which is never bound; otherwise
+ * the module's exports are the app. A script that calls listen() only later (after connecting to
+ * a database, say) and exports nothing usable is waited for, up to `listenWaitMs`.
+ */
+export async function loadApp(file: string, listenWaitMs = 0): Promise<LoadedApp> {
   const path = resolve(file);
   if (!existsSync(path)) throw new AppLoadError(`app file not found: ${path}`);
+  installListenCapture();
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
@@ -58,5 +67,13 @@ export async function loadApp(file: string): Promise<LoadedApp> {
     const e = error as Error;
     throw new AppLoadError(`failed to load ${path}: ${e.stack ?? e}`);
   }
-  return resolveHandler(mod, path);
+  const early = await capturedServer(0);
+  if (early) return { kind: 'captured listen()', server: early };
+  try {
+    return resolveHandler(mod, path);
+  } catch (error) {
+    const late = listenWaitMs > 0 ? await capturedServer(listenWaitMs) : undefined;
+    if (late) return { kind: 'captured listen()', server: late };
+    throw error;
+  }
 }

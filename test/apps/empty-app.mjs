@@ -1,0 +1,1 @@
+// Exports nothing and starts nothing: not an app.
