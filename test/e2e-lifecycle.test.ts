@@ -32,7 +32,7 @@ function spawnedWorkers(log: string): { id: number; pid: number }[] {
 }
 
 function retiredPids(log: string): number[] {
-  return [...log.matchAll(/worker \d+ \(pid: (\d+)\) retired/g)].map((m) => Number(m[1]));
+  return [...log.matchAll(/worker \d+ killed successfully \(pid: (\d+)/g)].map((m) => Number(m[1]));
 }
 
 function isNuwsgiWorker(pid: number): boolean {
@@ -180,9 +180,9 @@ test.serial('chain reload under load: two SIGHUPs, no failed request, every work
   const reloads = async () => {
     await until(() => completed >= 200 || sent >= CAP, '200 requests before the first SIGHUP');
     process.kill(server.pid, 'SIGHUP');
-    await server.waitFor(/chain reload done/, 30_000);
+    await server.waitFor(/chain reloading complete/, 30_000);
     process.kill(server.pid, 'SIGHUP');
-    await until(() => count(server.output(), /chain reload done/) >= 2, 'the second chain reload', 30_000);
+    await until(() => count(server.output(), /chain reloading complete/) >= 2, 'the second chain reload', 30_000);
     // Old workers leave once their last request is answered; after that only new ones accept.
     await until(() => retiredPids(server.output()).length >= 4, 'four workers retired', 30_000);
     settled = true;
@@ -194,7 +194,7 @@ test.serial('chain reload under load: two SIGHUPs, no failed request, every work
   t.log(`${completed} requests, ${afterSettled} after the reloads settled`);
   t.deepEqual(failures.slice(0, 10), [], `${failures.length} of ${completed} requests failed`);
   t.true(completed >= MIN_REQUESTS);
-  t.is(count(log, /chain reload done/), 2);
+  t.is(count(log, /chain reloading complete/), 2);
   t.notRegex(log, /chain reload failed|DAMN|HARAKIRI/);
   const all = spawnedWorkers(log).map((w) => w.pid);
   t.is(all.length, 6, 'two workers at boot, two per reload');
@@ -214,7 +214,7 @@ test.serial('SIGTERM: in-flight requests finish with 200, exit 0, goodbye, --vac
   responses.forEach((res, n) => t.notThrows(() => servedBy(res, n)));
   t.is(await server.exited, 0);
   const log = server.output();
-  t.regex(log, /SIGTERM received: gracefully stopping/);
+  t.regex(log, /SIGTERM: graceful shutdown triggered/);
   // The requests finished after the stop began, so the workers drained them rather than dying.
   t.true(log.indexOf('SIGTERM received') < log.indexOf('life-app: slow request 0 finished'));
   t.regex(log, /goodbye to nuwsgi/);
@@ -279,12 +279,14 @@ test.serial('harakiri: a request that never answers gets 504 and the worker keep
 });
 
 test.serial('harakiri: a blocked event loop is caught by the master, the worker replaced, serving resumes', async (t) => {
-  const { server, nginx } = await stack(t, { app: 'life-app.mjs', args: ['--processes', '1', '--harakiri', '1'] });
+  const { server, nginx } = await stack(t, { app: 'life-app.mjs', args: ['--processes', '1', '--harakiri', '1', '--harakiri-verbose'] });
   const [worker] = spawnedWorkers(server.output());
   // nginx answers the blocked request with an error once the worker is killed; its status is
   // nginx's business, only that it ends matters.
-  const blocked = get(nginx, '/block', 30_000).catch((error: Error) => error);
-  await server.waitFor(new RegExp(`HARAKIRI ON WORKER 1 \\(pid: ${worker.pid}\\): event loop blocked`), 20_000);
+  const blocked = get(nginx, '/block?n=stuck', 30_000).catch((error: Error) => error);
+  await server.waitFor(new RegExp(`\\*\\*\\* HARAKIRI ON WORKER 1 \\(pid: ${worker.pid}, try: 1\\) \\*\\*\\*\\nHARAKIRI: event loop of worker 1 blocked`), 20_000);
+  // harakiri-verbose names the request that is stuck, with its age.
+  await server.waitFor(/HARAKIRI \[worker 1\] GET \/block\?n=stuck running for \d+\.\ds/);
   await server.waitFor(new RegExp(`DAMN ! worker 1 \\(pid: ${worker.pid}\\) died, killed by signal SIGKILL`));
   const end = await blocked;
   t.true(end instanceof Error || end.status >= 500, 'the blocked request failed');
@@ -306,13 +308,13 @@ test.serial('chain reload whose new app fails to load: reported, old workers kee
   const log = server.output();
   t.regex(log, /chain reload failed: the new worker 1 \(pid: \d+\) could not load the app/);
   t.regex(log, /boom while loading the app/, 'the load error is in the log');
-  t.notRegex(log, /chain reload done|DAMN/);
+  t.notRegex(log, /chain reloading complete|DAMN/);
   for (let n = 0; n < 10; n++) t.true(initial.includes(servedBy(await get(nginx, `/?n=${n}`), n)));
 
   // Fixed app, next SIGHUP: the failed attempt left nothing behind that blocks a reload.
   copyFileSync(path.join(FIXTURE_APPS, 'life-app.mjs'), appFile);
   process.kill(server.pid, 'SIGHUP');
-  await server.waitFor(/chain reload done/);
+  await server.waitFor(/chain reloading complete/);
   await until(() => retiredPids(server.output()).length === 2, 'the old workers retired');
   const current = spawnedWorkers(server.output()).slice(-2).map((w) => w.pid);
   for (let n = 0; n < 4; n++) t.true(current.includes(servedBy(await get(nginx, `/?n=${n}`), n)));
@@ -327,7 +329,7 @@ test.serial('a worker that dies during a chain reload: its respawn is retired to
   const fresh = spawnedWorkers(server.output())[1];
   process.kill(old.pid, 'SIGKILL');
   await server.waitFor(new RegExp(`DAMN ! worker 1 \\(pid: ${old.pid}\\) died`));
-  await server.waitFor(/chain reload done/);
+  await server.waitFor(/chain reloading complete/);
   t.regex(server.output(), new RegExp(`chain reload: worker 1 replaced \\(new pid: ${fresh.pid}\\)`));
   // Whatever else was spawned for slot 1 (a respawn, if it came before the replacement was
   // ready) must be retired: exactly one worker process remains.

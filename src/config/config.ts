@@ -15,6 +15,7 @@ export interface Config {
   harakiri: number;
   workerReloadMercy: number;
   readyTimeout: number;
+  dieOnTerm: boolean;
   harakiriVerbose: boolean;
   harakiriGracefulTimeout: number;
   workerHeartbeat: number;
@@ -58,6 +59,7 @@ export function resolveConfig(raw: RawOptions): Config {
     harakiri: single<number>(raw, 'harakiri')!,
     workerReloadMercy: single<number>(raw, 'worker-reload-mercy')!,
     readyTimeout: single<number>(raw, 'ready-timeout')!,
+    dieOnTerm: single<boolean>(raw, 'die-on-term')!,
     harakiriVerbose: single<boolean>(raw, 'harakiri-verbose')!,
     harakiriGracefulTimeout: single<number>(raw, 'harakiri-graceful-timeout')!,
     workerHeartbeat: single<number>(raw, 'worker-heartbeat')!,

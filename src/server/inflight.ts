@@ -2,12 +2,29 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { closeConnection } from '../bridge/close.js';
 import { rawResponse } from '../bridge/raw-response.js';
 
+import type { SlowRequest } from './messages.js';
+
 export interface InflightOptions {
   harakiri: number;
   workerId: number;
   log(line: string): void;
-  onIdle(): void;
+  /** Called after every request, with the count still running. */
+  onDone(running: number): void;
+  /** Called as each request starts and ends (harakiri-verbose reporting), when given. */
+  onStart?(request: Running): void;
+  onEnd?(request: Running): void;
 }
+
+export interface Running {
+  id: number;
+  method: string;
+  uri: string;
+  start: number;
+}
+
+/** The heartbeat names at most this many slow requests. */
+const MAX_REPORTED = 10;
+const SLOW_MS = 1000;
 
 /**
  * Requests running in this worker: the count a graceful stop waits on, and the per-request
@@ -15,18 +32,37 @@ export interface InflightOptions {
  * runs; a loop that is blocked is caught by the master through missing heartbeats.
  */
 export class Inflight {
-  count = 0;
+  /** Requests finished since this worker started. */
+  done = 0;
+  private readonly running = new Set<Running>();
+  private nextId = 1;
 
   constructor(private readonly options: InflightOptions) {}
 
+  get count(): number {
+    return this.running.size;
+  }
+
   track(req: IncomingMessage, res: ServerResponse): void {
-    this.count++;
+    const entry: Running = { id: this.nextId++, method: req.method ?? '-', uri: req.url ?? '-', start: Date.now() };
+    this.running.add(entry);
+    this.options.onStart?.(entry);
     const timer = this.options.harakiri > 0 ? setTimeout(() => this.harakiri(req, res), this.options.harakiri * 1000) : undefined;
     res.once('close', () => {
       if (timer) clearTimeout(timer);
-      this.count--;
-      if (this.count === 0) this.options.onIdle();
+      this.running.delete(entry);
+      this.done++;
+      this.options.onEnd?.(entry);
+      this.options.onDone(this.running.size);
     });
+  }
+
+  /** Requests older than a second, oldest first: what the master logs if this worker hangs. */
+  slow(): SlowRequest[] {
+    const now = Date.now();
+    const out: SlowRequest[] = [];
+    for (const r of this.running) if (now - r.start >= SLOW_MS) out.push({ method: r.method, uri: r.uri, ageMs: now - r.start });
+    return out.sort((a, b) => b.ageMs - a.ageMs).slice(0, MAX_REPORTED);
   }
 
   private harakiri(req: IncomingMessage, res: ServerResponse): void {

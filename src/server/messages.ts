@@ -1,12 +1,27 @@
-/** IPC between master and workers: small, rare messages (never one per request). */
+import type { ListenerInfo } from './listeners.js';
+
+/** A request running longer than a heartbeat, as reported to the master (harakiri-verbose). */
+export interface SlowRequest {
+  method: string;
+  uri: string;
+  ageMs: number;
+}
+
+/**
+ * IPC between master and workers: small and rare. Nothing is sent per request; the heartbeat
+ * carries the counters (once a second), and a worker's own decisions (recycle) are one message.
+ */
 export type WorkerMessage =
   | { type: 'ready'; appKind: string; loadMs: number }
-  | { type: 'beat' }
-  | { type: 'load-error'; message: string };
+  | { type: 'beat'; requests: number; inflight: number; slow: SlowRequest[] }
+  | { type: 'load-error'; message: string }
+  /** harakiri-verbose only (one message per request start and end, so the cost is opt-in). */
+  | { type: 'request-start'; id: number; method: string; uri: string }
+  | { type: 'request-end'; id: number }
+  /** The worker stopped accepting (max-requests) and drains: the master starts its successor. */
+  | { type: 'recycle'; reason: string };
 
 export type MasterMessage = { type: 'stop' };
-
-import type { ListenerInfo } from './listeners.js';
 
 /** What a worker is started with (in NUWSGI_WORKER). */
 export interface WorkerSpec {
@@ -19,6 +34,12 @@ export interface WorkerSpec {
   harakiri: number;
   /** Seconds a worker left without its master may spend draining (--worker-reload-mercy). */
   mercy: number;
+  /** Requests after which this worker recycles (max-requests + (id-1)*delta), 0 for never. */
+  maxRequests: number;
+  /** No recycle before this many seconds of life (--min-worker-lifetime). */
+  minWorkerLifetime: number;
+  /** Report each request's start and end to the master (--harakiri-verbose). */
+  reportRequests: boolean;
 }
 
 export const WORKER_SPEC_ENV = 'NUWSGI_WORKER';

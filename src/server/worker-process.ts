@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { BoundListener } from './listeners.js';
-import { WORKER_SPEC_ENV, type MasterMessage, type WorkerMessage, type WorkerSpec } from './messages.js';
+import { WORKER_SPEC_ENV, type MasterMessage, type SlowRequest, type WorkerMessage, type WorkerSpec } from './messages.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 /** The first inherited socket lands on this fd in the worker (0-2 stdio, 3 IPC). */
@@ -12,7 +12,8 @@ export type WorkerState = 'starting' | 'ready' | 'stopping';
 
 /**
  * The master's view of one worker process: its id (stable across respawns, as uWSGI's), state,
- * and the last heartbeat. Emits 'ready', 'load-error' (message) and 'exit' (code, signal).
+ * and what its last heartbeat said. Emits 'ready', 'load-error' (message), 'recycle' (reason)
+ * and 'exit' (code, signal).
  */
 export class WorkerProcess extends EventEmitter {
   readonly child: ChildProcess;
@@ -22,6 +23,14 @@ export class WorkerProcess extends EventEmitter {
   appKind = '';
   loadMs = 0;
   exited = false;
+  /** From the last heartbeat: requests served, requests running, the slow ones. */
+  requests = 0;
+  inflight = 0;
+  slow: SlowRequest[] = [];
+  /** Requests running now, as reported one by one (harakiri-verbose only). */
+  readonly running = new Map<number, { method: string; uri: string; start: number }>();
+  /** A kill (harakiri, heartbeat, memory) is under way: one per episode. */
+  condemned = false;
 
   constructor(
     readonly id: number,
@@ -51,6 +60,11 @@ export class WorkerProcess extends EventEmitter {
     this.child.on('error', () => {});
   }
 
+  /** Seconds since spawn. */
+  get age(): number {
+    return (Date.now() - this.spawnedAt) / 1000;
+  }
+
   get pid(): number {
     return this.child.pid ?? -1;
   }
@@ -62,8 +76,19 @@ export class WorkerProcess extends EventEmitter {
       this.appKind = message.appKind;
       this.loadMs = message.loadMs;
       this.emit('ready');
+    } else if (message.type === 'beat') {
+      this.requests = message.requests;
+      this.inflight = message.inflight;
+      this.slow = message.slow;
+    } else if (message.type === 'request-start') {
+      this.running.set(message.id, { method: message.method, uri: message.uri, start: Date.now() });
+    } else if (message.type === 'request-end') {
+      this.running.delete(message.id);
     } else if (message.type === 'load-error') {
       this.emit('load-error', message.message);
+    } else if (message.type === 'recycle') {
+      this.state = 'stopping';
+      this.emit('recycle', message.reason);
     }
   }
 

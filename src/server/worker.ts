@@ -31,10 +31,28 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     harakiri: spec.harakiri,
     workerId: spec.id,
     log,
-    onIdle: () => {
-      if (stopping) maybeExit();
+    ...(spec.reportRequests && {
+      onStart: (r) => send({ type: 'request-start', id: r.id, method: r.method, uri: r.uri }),
+      onEnd: (r) => send({ type: 'request-end', id: r.id }),
+    }),
+    onDone: (running) => {
+      if (stopping) {
+        if (running === 0) maybeExit();
+      } else if (spec.maxRequests > 0 && inflight.done >= spec.maxRequests) {
+        maybeRecycle();
+      }
     },
   });
+
+  // max-requests, uWSGI's way: checked after each request, never before min-worker-lifetime.
+  // The worker stops accepting at once and tells the master, which starts its successor.
+  const bornAt = Date.now();
+  const maybeRecycle = () => {
+    if (Date.now() - bornAt < spec.minWorkerLifetime * 1000) return;
+    log(`...The work of process ${process.pid} is done (max-requests ${spec.maxRequests} reached). Seeya!`);
+    send({ type: 'recycle', reason: 'max-requests' });
+    stop();
+  };
 
   let openServers = 0;
   let exitCode = 0;
@@ -123,7 +141,7 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     ),
   );
 
-  setInterval(() => send({ type: 'beat' }), HEARTBEAT_MS).unref();
+  setInterval(() => send({ type: 'beat', requests: inflight.done, inflight: inflight.count, slow: inflight.slow() }), HEARTBEAT_MS).unref();
   send({ type: 'ready', appKind: app.kind, loadMs: Math.round(performance.now() - started) });
 }
 
