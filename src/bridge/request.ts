@@ -5,12 +5,21 @@ import type { PacketHeader } from '../protocol/reader.js';
 import type { UwsgiVars } from '../protocol/vars.js';
 import { isHttps, rawHeadersFromVars } from './headers.js';
 
-const kVars = Symbol('nuwsgi.vars');
+const kPacket = Symbol('nuwsgi.packet');
+
+/** The uwsgi packet a request came in (absent for --http-socket requests). */
+export interface PacketInfo {
+  header: PacketHeader;
+  vars: UwsgiVars;
+}
+
+export function getPacket(req: IncomingMessage): PacketInfo | undefined {
+  return (req as unknown as { [kPacket]?: PacketInfo })[kPacket];
+}
 
 /** The raw uwsgi vars of a request (DOCUMENT_ROOT, SCRIPT_NAME, custom uwsgi_param values, ...). */
 export function getUwsgiVars(req: IncomingMessage): Record<string, string> | undefined {
-  const vars = (req as unknown as { [kVars]?: UwsgiVars })[kVars];
-  return vars?.toObject();
+  return getPacket(req)?.vars.toObject();
 }
 
 /** `HTTP/1.1` -> [1, 1]; anything unreadable counts as 1.1 so responses keep 1.1 semantics. */
@@ -69,6 +78,6 @@ export function buildRequest(socket: Socket, header: PacketHeader, vars: UwsgiVa
   const raw = rawHeadersFromVars(vars);
   // _addHeaderLines sets rawHeaders and the private count behind the lazy req.headers getter.
   (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(raw, raw.length);
-  (req as unknown as { [kVars]: UwsgiVars })[kVars] = vars;
+  (req as unknown as { [kPacket]: PacketInfo })[kPacket] = { header, vars };
   return req;
 }

@@ -1,0 +1,71 @@
+import type { RequestRecord } from './record.js';
+
+/** Latency histogram bucket bounds, seconds (Prometheus' defaults). */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * A worker's request counters: kept by the worker, sent to the master in every heartbeat, and
+ * summed by the master for the stats socket and the metrics endpoint. Plain numbers only, so they
+ * cross IPC as JSON.
+ */
+export interface RequestCounters {
+  requests: number;
+  exceptions: number;
+  harakiri: number;
+  /** Response bytes sent (headers and body). */
+  tx: number;
+  /** Total time spent in requests, µs (uWSGI's running_time). */
+  runningTimeUs: number;
+  /** uWSGI's avg_rt: a running (previous + current) / 2 average, µs. */
+  avgRtUs: number;
+  /** Responses by status class: index 0 for 1xx ... 4 for 5xx. */
+  byClass: number[];
+  /** Non-cumulative counts per LATENCY_BUCKETS bound, plus one for +Inf. */
+  latency: number[];
+  latencySumUs: number;
+  /** Responses that did not finish (client gone, connection cut). */
+  ioErrors: number;
+}
+
+export function newCounters(): RequestCounters {
+  return {
+    requests: 0,
+    exceptions: 0,
+    harakiri: 0,
+    tx: 0,
+    runningTimeUs: 0,
+    avgRtUs: 0,
+    byClass: [0, 0, 0, 0, 0],
+    latency: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0),
+    latencySumUs: 0,
+    ioErrors: 0,
+  };
+}
+
+export function countRequest(c: RequestCounters, r: RequestRecord): void {
+  c.requests++;
+  c.tx += r.rsize + r.hsize;
+  c.runningTimeUs += r.durationUs;
+  c.avgRtUs = c.requests === 1 ? r.durationUs : Math.round((c.avgRtUs + r.durationUs) / 2);
+  const cls = Math.floor(r.status / 100) - 1;
+  if (cls >= 0 && cls < 5) c.byClass[cls]++;
+  const seconds = r.durationUs / 1e6;
+  let bucket = LATENCY_BUCKETS.findIndex((bound) => seconds <= bound);
+  if (bucket === -1) bucket = LATENCY_BUCKETS.length;
+  c.latency[bucket]++;
+  c.latencySumUs += r.durationUs;
+  if (r.ioError) c.ioErrors++;
+}
+
+/** into += from, for every additive counter (avgRtUs is not additive and is left alone). */
+export function addCounters(into: RequestCounters, from: RequestCounters): void {
+  into.requests += from.requests;
+  into.exceptions += from.exceptions;
+  into.harakiri += from.harakiri;
+  into.tx += from.tx;
+  into.runningTimeUs += from.runningTimeUs;
+  into.latencySumUs += from.latencySumUs;
+  into.ioErrors += from.ioErrors;
+  from.byClass.forEach((n, i) => (into.byClass[i] += n));
+  from.latency.forEach((n, i) => (into.latency[i] += n));
+}
