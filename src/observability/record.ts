@@ -16,18 +16,22 @@ export interface RequestRecord {
   /** REMOTE_ADDR and REMOTE_USER ('' when absent). */
   addr: string;
   user: string;
-  /** Host, User-Agent and Referer request headers ('' when absent). */
+  /** Host (HTTP_HOST, else SERVER_NAME), User-Agent and Referer ('' when absent). */
   host: string;
   uagent: string;
   referer: string;
   /** Request Content-Length (0 when absent). */
   cl: number;
-  /** The uwsgi packet: var count, size (4 + datasize), modifiers. For http-socket requests, the equivalents. */
+  /**
+   * The uwsgi packet as uWSGI counts it: `vars` is keys and values counted separately (2 x pairs),
+   * `pktsize` the header's datasize (the var block, without the 4-byte header). For http-socket
+   * requests, the equivalents.
+   */
   vars: number;
   pktsize: number;
   modifier1: number;
   modifier2: number;
-  /** Response body bytes, header bytes, header count. */
+  /** Response body bytes; header bytes (status line, header lines, blank line); header lines. */
   rsize: number;
   hsize: number;
   headers: number;
@@ -41,7 +45,7 @@ export interface RequestRecord {
   ioError: boolean;
   /** Any request var, for %(var.NAME): uwsgi vars, or HTTP_* built from headers on the HTTP path. */
   var(name: string): string | undefined;
-  /** Worker memory at the end of the request, bytes (for %(rss) / %(vsz) / memory-report). */
+  /** Worker memory at the end of the request, bytes (0 unless memory-report is on, as in uWSGI). */
   rss: number;
   vsz: number;
 }
