@@ -2,107 +2,14 @@
 // under load, graceful stop, worker crashes, harakiri, startup failures, socket files, ping.
 // No test asserts a duration: every wait is bounded and sequenced on log lines or responses.
 
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { httpRequest, startNginx, type HttpResponse, type NginxInstance } from './helpers/nginx.js';
-import { BIN, FIXTURE_APPS, startServer, type ServerInstance, type StartServerOptions } from './helpers/server.js';
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Poll until `condition` holds; fails after `timeoutMs` (a bound, not an expectation). */
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-function count(text: string, pattern: RegExp): number {
-  return [...text.matchAll(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : pattern.flags + 'g'))].length;
-}
-
-/** Worker pids in spawn order, from "spawned nuwsgi worker N (pid: X)". */
-function spawnedWorkers(log: string): { id: number; pid: number }[] {
-  return [...log.matchAll(/spawned nuwsgi worker (\d+) \(pid: (\d+)\)/g)].map((m) => ({ id: Number(m[1]), pid: Number(m[2]) }));
-}
-
-function retiredPids(log: string): number[] {
-  return [...log.matchAll(/worker \d+ killed successfully \(pid: (\d+)/g)].map((m) => Number(m[1]));
-}
-
-function isNuwsgiWorker(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker-main.js');
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Stop a server at the end of a test: gracefully, then make sure no worker it spawned outlives
- * the test (a worker whose master died drains on its own; one with a stuck request would not).
- */
-async function shutdown(server: ServerInstance): Promise<void> {
-  await server.stop('SIGTERM', 10_000);
-  for (const { pid } of spawnedWorkers(server.output())) {
-    if (isNuwsgiWorker(pid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
-  }
-}
-
-async function stack(t: ExecutionContext, opts: StartServerOptions): Promise<{ server: ServerInstance; nginx: NginxInstance }> {
-  const server = await startServer(opts);
-  t.teardown(() => shutdown(server));
-  const nginx = await startNginx({ upstream: server.upstream });
-  t.teardown(() => nginx.stop());
-  return { server, nginx };
-}
-
-const get = (nginx: NginxInstance, pathAndQuery: string, timeoutMs = 20_000) =>
-  httpRequest({ method: 'GET', url: `${nginx.baseUrl}${pathAndQuery}`, timeoutMs });
-
-/** The life-app answer: "n=<n> pid=<pid>"; returns the pid, or throws with the whole response. */
-function servedBy(res: HttpResponse, n: string | number): number {
-  const body = res.body.toString();
-  const m = /^n=(\S+) pid=(\d+)$/.exec(body);
-  if (res.status !== 200 || !m || m[1] !== String(n)) throw new Error(`expected 200 "n=${n} pid=..." but got ${res.status} ${JSON.stringify(body.slice(0, 300))}`);
-  return Number(m[2]);
-}
-
-/** Run the CLI to completion (for startup failures): exit code and everything it wrote. */
-function runCli(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c));
-    child.stderr.on('data', (c: Buffer) => (output += c));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`nuwsgi ${args.join(' ')} did not exit; output:\n${output}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
-
-function tempDir(t: ExecutionContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'nuwsgi-life-'));
-  chmodSync(dir, 0o755);
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { count, get, isNuwsgiWorker, retiredPids, runCli, servedBy, shutdown, spawnedWorkers, stack, tempDir, until } from './helpers/lifecycle.js';
+import { startNginx } from './helpers/nginx.js';
+import { FIXTURE_APPS, startServer } from './helpers/server.js';
 
 /** One raw exchange on a unix socket: write `bytes`, read until the server closes. */
 function rawUnix(socketPath: string, bytes: Buffer, timeoutMs = 10_000): Promise<Buffer> {

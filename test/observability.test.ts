@@ -138,7 +138,15 @@ test('listen queue: a TCP listener nobody accepts on shows its waiting connectio
   // A listener in another process that never accepts: connections stay in the kernel's queue.
   const child = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(16)\nprint(s.getsockname()[1], s.fileno(), flush=True)\ntime.sleep(30)'], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => void child.kill('SIGKILL'));
-  const [port, fd] = (await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString())))).trim().split(' ').map(Number);
+  // Read up to the end of the line: under load the pipe may deliver it in pieces.
+  const line = await new Promise<string>((resolve) => {
+    let text = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('\n')) resolve(text);
+    });
+  });
+  const [port, fd] = line.trim().split(' ').map(Number);
   const inode = statSync(`/proc/${child.pid}/fd/${fd}`).ino;
   t.is(listenQueueOfInode(inode), 0);
   const clients = await Promise.all(

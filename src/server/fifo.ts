@@ -12,7 +12,6 @@ export class MasterFifo {
   private active = 0;
   private socket?: net.Socket;
   private closed = false;
-  private lastReopen = 0;
 
   constructor(
     private readonly paths: string[],
@@ -20,8 +19,9 @@ export class MasterFifo {
     private readonly log: (line: string) => void,
   ) {}
 
+  /** Opens slot 0; a FIFO that cannot be made is a startup error. */
   start(): void {
-    if (this.paths.length > 0) this.open();
+    if (this.paths.length > 0) this.socket = this.open(this.paths[0]);
   }
 
   close(removeFiles: boolean): void {
@@ -42,25 +42,45 @@ export class MasterFifo {
     chmodSync(path, 0o600);
   }
 
-  private open(): void {
-    if (this.closed) return;
-    const path = this.paths[this.active];
+  /** Read `path` (creating the FIFO if missing); throws when it cannot. */
+  private open(path: string): net.Socket {
     this.ensureFifo(path);
     // Non-blocking: opening a FIFO for reading would otherwise wait for the first writer.
     const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     const socket = new net.Socket({ fd, readable: true, writable: false });
-    this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
       for (const letter of chunk.toString('latin1')) this.command(letter);
     });
     socket.on('error', (error) => this.log(`master-fifo ${path}: ${error.message}`));
+    // EOF: every writer has gone. uWSGI then reopens the FIFO (recreating it if deleted); here the
+    // next reader is opened before this one closes (Node closes it right after 'end'), so the pipe
+    // never lacks a reader: a writer arriving in between neither gets EPIPE nor loses its letters.
+    // This cannot spin: a non-blocking reader sees EOF only after a writer has come and gone.
+    socket.prependListener('end', () => {
+      if (this.closed || this.socket !== socket) return;
+      // At run time a FIFO problem (path taken by a file, mkfifo denied after --uid) must never
+      // take the master, and the whole server, down: log it and keep serving.
+      try {
+        this.socket = this.open(path);
+      } catch (error) {
+        this.socket = undefined;
+        this.log(`master-fifo: ${(error as Error).message}; master FIFO commands are off until restart`);
+      }
+    });
+    // Closed any other way (a read error): try again in a second rather than go deaf.
     socket.on('close', () => {
       if (this.closed || this.socket !== socket) return;
-      // A writer went away: reopen (recreating a deleted FIFO). Never spin if EOF repeats at once.
-      const wait = Date.now() - this.lastReopen < 100 ? 100 : 0;
-      this.lastReopen = Date.now();
-      setTimeout(() => this.open(), wait).unref();
+      this.socket = undefined;
+      setTimeout(() => {
+        if (this.closed || this.socket) return;
+        try {
+          this.socket = this.open(path);
+        } catch (error) {
+          this.log(`master-fifo: ${(error as Error).message}; master FIFO commands are off until restart`);
+        }
+      }, 1000).unref();
     });
+    return socket;
   }
 
   private command(letter: string): void {
@@ -68,15 +88,26 @@ export class MasterFifo {
       const slot = Number(letter);
       if (slot >= this.paths.length) return this.log(`master-fifo: there is no slot ${slot} (${this.paths.length} FIFO${this.paths.length === 1 ? '' : 's'} configured)`);
       if (slot === this.active) return;
+      // The new slot first: if it cannot be read, stay on the current one.
+      let next: net.Socket;
+      try {
+        next = this.open(this.paths[slot]);
+      } catch (error) {
+        return this.log(`master-fifo: ${(error as Error).message}; staying on slot ${this.active}`);
+      }
       this.log(`master-fifo: switching to slot ${slot} (${this.paths[slot]})`);
-      this.active = slot;
       const old = this.socket;
-      this.socket = undefined;
+      this.active = slot;
+      this.socket = next;
       old?.destroy();
-      this.open();
       return;
     }
     if (letter === '\n' || letter === '\r' || letter === ' ') return;
-    this.onCommand(letter);
+    // A letter that fails is logged; it must never take the master down.
+    try {
+      this.onCommand(letter);
+    } catch (error) {
+      this.log(`master-fifo: command ${JSON.stringify(letter)} failed: ${(error as Error).stack ?? error}`);
+    }
   }
 }

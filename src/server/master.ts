@@ -15,7 +15,7 @@ import { WorkerProcess } from './worker-process.js';
 /** Respawn delays after quick deaths: 0.1 s doubling to 10 s, so a crash loop never spins. */
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
-/** A worker that lived less than this counts as a quick death. */
+/** A worker that served less than this (or never got ready) counts as a quick death. */
 const QUICK_DEATH_MS = 2000;
 const MB = 1024 * 1024;
 const DEFAULT_LISTEN = 1024;
@@ -179,11 +179,13 @@ export class Master {
     if (this.booting && worker.state !== 'ready') return;
     if (this.workers.get(worker.id) !== worker) return; // a successor that failed to start
     log(`DAMN ! worker ${worker.id} (pid: ${worker.pid}) died, ${describeExit(code, signal)} :( trying respawn ...`);
-    this.quickDeaths = worker.age * 1000 < QUICK_DEATH_MS ? this.quickDeaths + 1 : 0;
+    // Counted from ready, not spawn: an app that loads for seconds and then dies at once is a
+    // crash loop all the same.
+    this.quickDeaths = worker.servingFor * 1000 < QUICK_DEATH_MS ? this.quickDeaths + 1 : 0;
     const limit = this.config.crashLoopLimit;
     if (limit > 0 && this.quickDeaths >= limit) return void this.giveUp();
     const delay = this.quickDeaths === 0 ? 0 : Math.min(BACKOFF_BASE_MS * 2 ** (this.quickDeaths - 1), BACKOFF_MAX_MS);
-    if (delay > 0) log(`worker respawning too fast !!! ${this.quickDeaths} deaths in a row within ${QUICK_DEATH_MS / 1000}s of start: respawning in ${delay} ms`);
+    if (delay > 0) log(`worker respawning too fast !!! ${plural(this.quickDeaths, 'death')} in a row within ${QUICK_DEATH_MS / 1000}s of start: respawning in ${delay} ms`);
     setTimeout(() => {
       if (!this.stopping && this.workers.get(worker.id) === worker) this.respawn(worker.id);
     }, delay);
@@ -262,8 +264,13 @@ export class Master {
         return false;
       }
       const old = this.workers.get(id);
+      if (!old) {
+        // The pool shrank (SIGTTOU, FIFO -) while the successor loaded: the slot is gone, so is it.
+        this.retire(fresh);
+        return true;
+      }
       this.workers.set(id, fresh);
-      if (old && old !== fresh) this.retire(old);
+      if (old !== fresh) this.retire(old);
       log(`${reason}: worker ${id} replaced (new pid: ${fresh.pid})`);
       return true;
     })();
@@ -283,6 +290,11 @@ export class Master {
       log(this.reloading ? `${what} ignored: a reload is already in progress` : `${what} ignored: server is starting or stopping`);
       return false;
     }
+    // A new worker would serve while the pool is paused, and a frozen one cannot drain.
+    if (this.paused) {
+      log(`${what} ignored: nuwsgi is paused (master FIFO p resumes)`);
+      return false;
+    }
     this.reloading = true;
     return true;
   }
@@ -299,6 +311,7 @@ export class Master {
     try {
       for (const id of this.slots()) {
         if (this.stopping) return false;
+        if (!this.workers.has(id)) continue; // removed by a shrink meanwhile
         log(`chain next victim is worker ${id}`);
         if (!(await this.replaceSlot(id, 'chain reload'))) return false;
       }
@@ -342,6 +355,7 @@ export class Master {
   /** SIGTTIN / FIFO +: one more worker, in the lowest free slot. */
   private grow(): void {
     if (this.stopping || this.booting) return;
+    if (this.paused) return log('pool grow ignored: nuwsgi is paused (master FIFO p resumes)');
     let id = 1;
     while (this.workers.has(id)) id++;
     this.respawn(id);
@@ -351,6 +365,7 @@ export class Master {
   /** SIGTTOU / FIFO -: one worker fewer (the highest slot, gracefully), never below one. */
   private shrink(): void {
     if (this.stopping || this.booting) return;
+    if (this.paused) return log('pool shrink ignored: nuwsgi is paused (master FIFO p resumes)');
     if (this.workers.size <= 1) return log('pool shrink ignored: nuwsgi keeps at least one worker');
     const id = this.slots().at(-1)!;
     const worker = this.workers.get(id)!;
@@ -532,8 +547,17 @@ export class Master {
       case 'p':
         return this.pause(!this.paused);
       case 'P':
-        for (const file of [this.config.pidfile, this.config.safePidfile]) if (file) writePidfile(file);
-        return log('pidfiles rewritten');
+        for (const file of [this.config.pidfile, this.config.safePidfile]) {
+          if (!file) continue;
+          try {
+            writePidfile(file);
+            log(`pidfile ${file} rewritten`);
+          } catch (error) {
+            // Typically a pidfile written as root before --uid dropped privileges.
+            log(`cannot rewrite pidfile ${file}: ${(error as Error).message}`);
+          }
+        }
+        return;
       case 'l':
       case 'L':
         return log(`master-fifo ${letter}: logging goes to stderr, there is no log file to ${letter === 'l' ? 'reopen' : 'rotate'}`);

@@ -19,6 +19,8 @@ export class WorkerProcess extends EventEmitter {
   readonly child: ChildProcess;
   state: WorkerState = 'starting';
   readonly spawnedAt = Date.now();
+  /** When the worker reported ready (0 until then). */
+  readyAt = 0;
   lastBeat = Date.now();
   appKind = '';
   loadMs = 0;
@@ -60,6 +62,14 @@ export class WorkerProcess extends EventEmitter {
     this.child.on('error', () => {});
   }
 
+  /**
+   * Seconds since the worker started serving (0 if it never did): how a crash loop is told from a
+   * worker that served a while, whatever the app's load time.
+   */
+  get servingFor(): number {
+    return this.readyAt ? (Date.now() - this.readyAt) / 1000 : 0;
+  }
+
   /** Seconds since spawn. */
   get age(): number {
     return (Date.now() - this.spawnedAt) / 1000;
@@ -73,6 +83,7 @@ export class WorkerProcess extends EventEmitter {
     this.lastBeat = Date.now();
     if (message.type === 'ready') {
       this.state = 'ready';
+      this.readyAt = Date.now();
       this.appKind = message.appKind;
       this.loadMs = message.loadMs;
       this.emit('ready');

@@ -21,6 +21,14 @@ export interface StartServerOptions {
   /** Wait for the ready line (default true). */
   waitReady?: boolean;
   env?: Record<string, string>;
+  /**
+   * Pass only `args` (no --socket, --chmod-socket, app), for a config file that names its own; the
+   * server's environment gets NUWSGI_TEST_DIR=<its temp dir>, so `socket = $(NUWSGI_TEST_DIR)/app.sock`
+   * is the socket this helper reports.
+   */
+  bare?: boolean;
+  /** Pass --chmod-socket=666 so nginx (user nobody) can connect (default true). */
+  chmodSocket?: boolean;
 }
 
 export interface ServerInstance {
@@ -44,7 +52,11 @@ export async function startServer(opts: StartServerOptions): Promise<ServerInsta
   chmodSync(dir, 0o755); // nginx workers run as nobody and must reach the socket
   const socket = path.join(dir, 'app.sock');
   const app = path.isAbsolute(opts.app) ? opts.app : path.join(FIXTURE_APPS, opts.app);
-  const args = [BIN, '--socket', socket, '--chmod-socket=666', ...(opts.httpPort ? ['--http-socket', `127.0.0.1:${opts.httpPort}`] : []), ...(opts.args ?? []), app];
+  const args = [BIN, '--socket', socket, ...(opts.chmodSocket === false ? [] : ['--chmod-socket=666']), ...(opts.httpPort ? ['--http-socket', `127.0.0.1:${opts.httpPort}`] : []), ...(opts.args ?? []), app];
+  if (opts.bare) {
+    args.splice(1, args.length - 1, ...(opts.args ?? []));
+    opts = { ...opts, env: { NUWSGI_TEST_DIR: dir, ...opts.env } };
+  }
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let out = '';
   const watchers = new Set<() => void>();
