@@ -1,6 +1,10 @@
+// The command line: uWSGI's forms, defaults, repeatable options, errors with suggestions.
+
 import test from 'ava';
+import { argvEntries } from '../src/config/argv.js';
 import { ConfigError, helpText, parseArgv } from '../src/config/cli.js';
 import { resolveConfig } from '../src/config/config.js';
+import { configure } from '../src/config/configure.js';
 import { OPTIONS } from '../src/config/options.js';
 
 const resolve = (...argv: string[]) => resolveConfig(parseArgv(argv));
@@ -74,4 +78,27 @@ test('--help lists every option with its default', (t) => {
   const help = helpText('9.9.9');
   for (const spec of OPTIONS) t.true(help.includes(`--${spec.name}`), spec.name);
   t.regex(help, /--buffer-size BYTES\s+.*\(default 65535\)/);
+});
+
+test('uWSGI options nuwsgi lacks are skipped on the command line with their argument, and warned about', (t) => {
+  const c = configure(['--enable-threads', '--threads', '4', '-T', '--lazy-apps', '--py-autoreload=1', '-s', '/a', '--single-interpreter', 'app.js'], { env: {} });
+  t.deepEqual([c.raw.get('socket'), c.raw.get('app')], [['/a'], ['app.js']]);
+  t.deepEqual([...c.ignored.keys()], ['enable-threads', 'threads', 'lazy-apps', 'py-autoreload', 'single-interpreter']);
+  t.is(c.warnings[0], 'command line: enable-threads: an option of uWSGI that nuwsgi does not implement; ignored');
+  t.throws(() => parseArgv(['--threads']), { message: /--threads needs a value/ });
+});
+
+test('--no-BOOL negates a boolean; uWSGI short aliases map to the same options', (t) => {
+  t.deepEqual(parseArgv(['--no-vacuum']).get('vacuum'), ['false']);
+  t.deepEqual(parseArgv(['-C', '--chmod=640']).get('chmod-socket'), ['666', '640']);
+  t.throws(() => parseArgv(['--no-socket']), { message: /unknown option --no-socket/ });
+});
+
+test('bare *.ini, *.xml and *.json arguments are config files; anything else is the app', (t) => {
+  t.deepEqual(argvEntries(['a.ini', 'b.xml:two', 'c.json', 'app.js', 'server.mjs']).map((e) => `${e.key}=${e.value}`), ['ini=a.ini', 'xml=b.xml:two', 'json=c.json', 'app=app.js', 'app=server.mjs']);
+});
+
+test('an unknown option on the command line is an error even with --no-strict (its arity is unknown)', (t) => {
+  t.throws(() => parseArgv(['--no-strict', '--bogus-option', 'x']), { message: /unknown option --bogus-option/ });
+  t.throws(() => parseArgv(['--enable-thread']), { message: /unknown option --enable-thread \(did you mean --enable-threads\? a uWSGI option nuwsgi ignores\)/ });
 });

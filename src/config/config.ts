@@ -39,6 +39,23 @@ export interface Config {
   gid?: string;
   chownSocket?: string;
   umask?: number;
+  disableLogging: boolean;
+  log4xx: boolean;
+  log5xx: boolean;
+  logSlow: number;
+  logBig: number;
+  logZero: boolean;
+  logFormat?: string;
+  logFormatJson: boolean;
+  logMicros: boolean;
+  memoryReport: boolean;
+  logto?: string;
+  touchLogreopen: string[];
+  touchLogrotate: string[];
+  stats?: string;
+  statsHttp: boolean;
+  statsMinified: boolean;
+  metrics?: string;
 }
 
 export function resolveConfig(raw: RawOptions): Config {
@@ -83,6 +100,23 @@ export function resolveConfig(raw: RawOptions): Config {
     gid: single<string>(raw, 'gid'),
     chownSocket: single<string>(raw, 'chown-socket'),
     umask: single<number>(raw, 'umask'),
+    disableLogging: single<boolean>(raw, 'disable-logging')!,
+    log4xx: single<boolean>(raw, 'log-4xx')!,
+    log5xx: single<boolean>(raw, 'log-5xx')!,
+    logSlow: single<number>(raw, 'log-slow')!,
+    logBig: single<number>(raw, 'log-big')!,
+    logZero: single<boolean>(raw, 'log-zero')!,
+    logFormat: single<string>(raw, 'log-format'),
+    logFormatJson: single<boolean>(raw, 'log-format-json')!,
+    logMicros: single<boolean>(raw, 'log-micros')!,
+    memoryReport: single<boolean>(raw, 'memory-report')!,
+    logto: single<string>(raw, 'logto'),
+    touchLogreopen: many(raw, 'touch-logreopen'),
+    touchLogrotate: many(raw, 'touch-logrotate'),
+    stats: single<string>(raw, 'stats'),
+    statsHttp: single<boolean>(raw, 'stats-http')!,
+    statsMinified: single<boolean>(raw, 'stats-minified')!,
+    metrics: single<string>(raw, 'metrics'),
   };
   if (config.sockets.length === 0 && config.httpSockets.length === 0) {
     throw new ConfigError('no socket to serve on: give --socket ADDR (uwsgi, for nginx) and/or --http-socket ADDR');

@@ -24,5 +24,7 @@ export function nearest(name: string, known: string[]): string | undefined {
       bestDistance = d;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  // Short names are near everything: allow one edit there, else a third of the name (at least two).
+  const limit = name.length <= 4 ? 1 : Math.max(2, Math.floor(name.length / 3));
+  return best !== undefined && bestDistance <= limit ? best : undefined;
 }
