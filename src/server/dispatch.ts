@@ -10,8 +10,9 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * throws, or whose promise rejects, gets a 500 (or a cut connection once the head is out) and
  * the worker keeps serving.
  */
-export function makeDispatcher(app: LoadedApp, log: (line: string) => void, before: Handler): Handler {
+export function makeDispatcher(app: LoadedApp, log: (line: string) => void, before: Handler, onException: () => void = () => {}): Handler {
   const fail = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
+    onException();
     log(`exception in the app while handling ${req.method} ${req.url}: ${(error as Error)?.stack ?? error}`);
     if (res.destroyed || res.writableEnded) return;
     if (res.headersSent) return void res.destroy();

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, constants, lstatSync, openSync } from 'node:fs';
+import { chmodSync, constants, lstatSync, openSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { removeFile } from './pidfile.js';
 
@@ -32,7 +32,14 @@ export class MasterFifo {
 
   private ensureFifo(path: string): void {
     try {
-      if (!lstatSync(path).isFIFO()) throw new Error(`master-fifo ${path} exists and is not a FIFO`);
+      const stat = lstatSync(path);
+      if (!stat.isFIFO()) throw new Error(`master-fifo ${path} exists and is not a FIFO`);
+      // Someone else's FIFO (a shared directory, another instance): make our own rather than
+      // take commands through a pipe another user controls.
+      if (stat.uid !== process.getuid?.()) {
+        unlinkSync(path);
+        throw Object.assign(new Error('recreate'), { code: 'ENOENT' });
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       // Node has no mkfifo(); coreutils' is on every Linux.

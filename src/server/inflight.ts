@@ -10,6 +10,8 @@ export interface InflightOptions {
   log(line: string): void;
   /** Called after every request, with the count still running. */
   onDone(running: number): void;
+  /** Called when harakiri cuts a request in this worker. */
+  onHarakiri?(): void;
   /** Called as each request starts and ends (harakiri-verbose reporting), when given. */
   onStart?(request: Running): void;
   onEnd?(request: Running): void;
@@ -67,6 +69,7 @@ export class Inflight {
 
   private harakiri(req: IncomingMessage, res: ServerResponse): void {
     const { harakiri, workerId, log } = this.options;
+    this.options.onHarakiri?.();
     log(`HARAKIRI ON WORKER ${workerId} (pid: ${process.pid}): ${req.method} ${req.url} still running after ${harakiri}s -- ${res.headersSent ? 'cutting the response' : 'answering 504'}`);
     const socket = res.socket;
     // Writes after this point are dropped quietly (a destroyed response ignores them) instead of

@@ -1,13 +1,15 @@
 import os from 'node:os';
 import type { Config } from '../config/config.js';
-import { log } from '../log.js';
+import { log, setLogWriter } from '../log.js';
+import { LogSink } from '../observability/log-sink.js';
+import { Observatory } from '../observability/observatory.js';
 import { VERSION } from '../version.js';
 import { MasterFifo } from './fifo.js';
 import { chownPath, dropPrivileges } from './identity.js';
 import { bindListener, removeSocketFiles, type BoundListener } from './listeners.js';
 import { HEARTBEAT_MS } from './messages.js';
 import { removeFile, writePidfile } from './pidfile.js';
-import { rssBytes, somaxconn } from './proc.js';
+import { rssBytes, somaxconn, vszBytes } from './proc.js';
 import { TouchWatcher } from './touch.js';
 import { APP_LOAD_FAILED } from './worker.js';
 import { WorkerProcess } from './worker-process.js';
@@ -50,13 +52,25 @@ export class Master {
   private supervisor?: NodeJS.Timeout;
   private fifo?: MasterFifo;
   private touch: TouchWatcher[] = [];
+  private readonly sink: LogSink;
+  private readonly observatory: Observatory;
 
-  constructor(private readonly config: Config) {}
+  constructor(private readonly config: Config) {
+    this.sink = new LogSink(config.logto);
+    this.observatory = new Observatory(
+      () => this.allWorkers(),
+      () => this.listeners.map((l) => ({ name: l.name, kind: l.kind, fd: l.handle.fd, backlog: config.listen })),
+      rssBytes,
+      vszBytes,
+    );
+  }
 
   // ---- startup -------------------------------------------------------------------------------
 
   async start(): Promise<void> {
     const c = this.config;
+    setLogWriter((text) => this.sink.write(text));
+    this.sink.start();
     log(`*** Starting nuwsgi ${VERSION} (node ${process.version}) on [${new Date().toString()}] ***`);
     log(`nodename: ${os.hostname()}`);
     log(`detected number of CPU cores: ${os.availableParallelism()}`);
@@ -72,6 +86,7 @@ export class Master {
       if (c.chownSocket && l.address.kind === 'unix') chownPath(l.address.path, c.chownSocket);
     });
     log(`your server socket listen backlog is limited to ${c.listen} connections`);
+    await this.observatory.start(c, log);
     if (c.pidfile) {
       log(`writing pidfile to ${c.pidfile}`);
       writePidfile(c.pidfile);
@@ -137,6 +152,8 @@ export class Master {
     watch(c.touchReload, 'chain reloading workers', () => void this.chainReload());
     watch(c.touchChainReload, 'chain reloading workers', () => void this.chainReload());
     watch(c.touchWorkersReload, 'reloading all workers', () => void this.reloadAll(true));
+    watch(c.touchLogreopen, 'reopening the log', () => log(this.sink.reopen()));
+    watch(c.touchLogrotate, 'rotating the log', () => log(this.sink.rotate()));
   }
 
   // ---- workers -------------------------------------------------------------------------------
@@ -158,10 +175,26 @@ export class Master {
         maxRequests: c.maxRequests > 0 ? c.maxRequests + (id - 1) * c.maxRequestsDelta : 0,
         minWorkerLifetime: c.minWorkerLifetime,
         reportRequests: c.harakiri > 0 && c.harakiriVerbose,
+        requestLog: {
+          disableLogging: c.disableLogging,
+          log4xx: c.log4xx,
+          log5xx: c.log5xx,
+          logSlowMs: c.logSlow,
+          logBig: c.logBig,
+          logZero: c.logZero,
+          logFormat: c.logFormat,
+          logFormatJson: c.logFormatJson,
+          logMicros: c.logMicros,
+          memoryReport: c.memoryReport,
+        },
       },
       c.listen,
+      this.sink.descriptor,
     );
     log(`spawned nuwsgi worker ${id} (pid: ${worker.pid})`);
+    this.sink.follow(worker.child.stdout!);
+    this.sink.follow(worker.child.stderr!);
+    this.observatory.spawned(id);
     if (join) this.workers.set(id, worker);
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onExit(worker, code, signal));
     worker.on('recycle', (reason: string) => this.onSelfRecycle(worker, reason));
@@ -169,6 +202,7 @@ export class Master {
   }
 
   private onExit(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    this.observatory.exited(worker);
     if (this.retiring.delete(worker)) {
       log(`worker ${worker.id} killed successfully (pid: ${worker.pid}, ${describeExit(code, signal)})`);
       return;
@@ -316,6 +350,7 @@ export class Master {
         if (!(await this.replaceSlot(id, 'chain reload'))) return false;
       }
       log(`chain reloading complete in ${Date.now() - started} ms`);
+      this.observatory.reloads++;
       return true;
     } finally {
       this.reloading = false;
@@ -343,7 +378,10 @@ export class Master {
       }
       log('...gracefully reloading all workers...');
       const ok = await Promise.all(this.slots().map((id) => this.replaceSlot(id, 'reload of all workers')));
-      if (ok.every(Boolean)) log(`all workers reloaded in ${Date.now() - started} ms`);
+      if (ok.every(Boolean)) {
+        log(`all workers reloaded in ${Date.now() - started} ms`);
+        this.observatory.reloads++;
+      }
       return ok.every(Boolean);
     } finally {
       this.reloading = false;
@@ -399,6 +437,7 @@ export class Master {
     if (c.harakiri > 0 && silentMs > c.harakiri * 1000 + HEARTBEAT_MS) {
       worker.condemned = true;
       log(`*** HARAKIRI ON WORKER ${worker.id} (pid: ${worker.pid}, try: 1) ***`);
+      this.observatory.harakiris++;
       log(`HARAKIRI: event loop of worker ${worker.id} blocked for ${silent}s (harakiri ${c.harakiri}s); ${plural(worker.inflight, 'request')} in flight at its last heartbeat`);
       if (c.harakiriVerbose) {
         const now = Date.now();
@@ -492,6 +531,8 @@ export class Master {
   private cleanup(): void {
     const c = this.config;
     this.fifo?.close(c.vacuum);
+    this.observatory.close();
+    this.sink.stop();
     if (!c.vacuum) return;
     removeSocketFiles(this.listeners);
     for (const l of this.listeners) if (l.address.kind === 'unix') log(`VACUUM: unix socket ${l.address.path} removed.`);
@@ -559,8 +600,9 @@ export class Master {
         }
         return;
       case 'l':
+        return log(`master-fifo l: ${this.sink.reopen()}`);
       case 'L':
-        return log(`master-fifo ${letter}: logging goes to stderr, there is no log file to ${letter === 'l' ? 'reopen' : 'rotate'}`);
+        return log(`master-fifo L: ${this.sink.rotate()}`);
       default:
         log(`master-fifo: unknown command ${JSON.stringify(letter)} ignored (known: r R w W c q Q s l L p P + - 0-9)`);
     }

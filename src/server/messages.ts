@@ -1,3 +1,5 @@
+import type { RequestCounters } from '../observability/counters.js';
+import type { RequestLogOptions } from '../observability/request-logger.js';
 import type { ListenerInfo } from './listeners.js';
 
 /** A request running longer than a heartbeat, as reported to the master (harakiri-verbose). */
@@ -13,7 +15,7 @@ export interface SlowRequest {
  */
 export type WorkerMessage =
   | { type: 'ready'; appKind: string; loadMs: number }
-  | { type: 'beat'; requests: number; inflight: number; slow: SlowRequest[] }
+  | { type: 'beat'; requests: number; inflight: number; slow: SlowRequest[]; counters: RequestCounters }
   | { type: 'load-error'; message: string }
   /** harakiri-verbose only (one message per request start and end, so the cost is opt-in). */
   | { type: 'request-start'; id: number; method: string; uri: string }
@@ -21,7 +23,8 @@ export type WorkerMessage =
   /** The worker stopped accepting (max-requests) and drains: the master starts its successor. */
   | { type: 'recycle'; reason: string };
 
-export type MasterMessage = { type: 'stop' };
+/** stop: finish and exit; report: send a heartbeat now (the stats socket wants fresh numbers). */
+export type MasterMessage = { type: 'stop' } | { type: 'report' };
 
 /** What a worker is started with (in NUWSGI_WORKER). */
 export interface WorkerSpec {
@@ -40,6 +43,9 @@ export interface WorkerSpec {
   minWorkerLifetime: number;
   /** Report each request's start and end to the master (--harakiri-verbose). */
   reportRequests: boolean;
+  requestLog: RequestLogOptions;
+  /** The log's descriptor, inherited: where the worker writes once its master is gone. */
+  orphanLogFd: number;
 }
 
 export const WORKER_SPEC_ENV = 'NUWSGI_WORKER';

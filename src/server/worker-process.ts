@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { BoundListener } from './listeners.js';
+import { newCounters, type RequestCounters } from '../observability/counters.js';
 import { WORKER_SPEC_ENV, type MasterMessage, type SlowRequest, type WorkerMessage, type WorkerSpec } from './messages.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -28,6 +29,7 @@ export class WorkerProcess extends EventEmitter {
   /** From the last heartbeat: requests served, requests running, the slow ones. */
   requests = 0;
   inflight = 0;
+  counters: RequestCounters = newCounters();
   slow: SlowRequest[] = [];
   /** Requests running now, as reported one by one (harakiri-verbose only). */
   readonly running = new Map<number, { method: string; uri: string; start: number }>();
@@ -37,19 +39,22 @@ export class WorkerProcess extends EventEmitter {
   constructor(
     readonly id: number,
     listeners: BoundListener[],
-    spec: Omit<WorkerSpec, 'id' | 'listeners'>,
+    spec: Omit<WorkerSpec, 'id' | 'listeners' | 'orphanLogFd'>,
     backlog: number,
+    logFd: number,
   ) {
     super();
     const workerSpec: WorkerSpec = {
       ...spec,
       id,
       listeners: listeners.map((l, i) => ({ kind: l.kind, name: l.name, fd: FIRST_LISTENER_FD + i, backlog })),
+      orphanLogFd: FIRST_LISTENER_FD + listeners.length,
     };
     this.child = fork(WORKER_MAIN, [], {
       // The bound sockets are inherited as plain fds: no handle passing over IPC, no master in
       // the accept path.
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.handle.fd)],
+      // stdout and stderr are pipes the master reads: it is the one writer of the log.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...listeners.map((l) => l.handle.fd), logFd],
       env: { ...process.env, [WORKER_SPEC_ENV]: JSON.stringify(workerSpec) },
       execArgv: process.execArgv,
     });
@@ -91,6 +96,8 @@ export class WorkerProcess extends EventEmitter {
       this.requests = message.requests;
       this.inflight = message.inflight;
       this.slow = message.slow;
+      this.counters = message.counters;
+      this.emit('beat');
     } else if (message.type === 'request-start') {
       this.running.set(message.id, { method: message.method, uri: message.uri, start: Date.now() });
     } else if (message.type === 'request-end') {
@@ -119,6 +126,21 @@ export class WorkerProcess extends EventEmitter {
       const timer = setTimeout(() => done(false), timeoutMs);
       this.once('ready', onReady);
       this.once('exit', onExit);
+    });
+  }
+
+  /** Ask for a heartbeat now; resolves when it arrives, or after `timeoutMs`. */
+  report(timeoutMs: number): Promise<void> {
+    if (this.exited || this.state === 'starting' || !this.child.connected) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('beat', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.once('beat', done);
+      this.send({ type: 'report' });
     });
   }
 

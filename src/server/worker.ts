@@ -2,7 +2,11 @@ import http from 'node:http';
 import net from 'node:net';
 import { AppLoadError, loadApp } from '../app/load.js';
 import { serveUwsgiConnection } from '../bridge/connection.js';
-import { log } from '../log.js';
+import { writeSync } from 'node:fs';
+import { log, setLogWriter } from '../log.js';
+import { startRecord } from '../observability/capture.js';
+import { countRequest, newCounters } from '../observability/counters.js';
+import { RequestLogger } from '../observability/request-logger.js';
 import { makeDispatcher } from './dispatch.js';
 import { Inflight } from './inflight.js';
 import { HEARTBEAT_MS, WORKER_SPEC_ENV, type MasterMessage, type WorkerMessage, type WorkerSpec } from './messages.js';
@@ -27,10 +31,14 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
   const servers: net.Server[] = [];
   let stopping = false;
 
+  const counters = newCounters();
+  const requestLog = new RequestLogger(spec.requestLog);
+  const beat = () => ({ type: 'beat', requests: inflight.done, inflight: inflight.count, slow: inflight.slow(), counters }) as const;
   const inflight = new Inflight({
     harakiri: spec.harakiri,
     workerId: spec.id,
     log,
+    onHarakiri: () => counters.harakiri++,
     ...(spec.reportRequests && {
       onStart: (r) => send({ type: 'request-start', id: r.id, method: r.method, uri: r.uri }),
       onEnd: (r) => send({ type: 'request-end', id: r.id }),
@@ -56,8 +64,19 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
 
   let openServers = 0;
   let exitCode = 0;
+  // The last counters reach the master before the process goes, so totals never run backwards.
+  const exit = (code: number) => {
+    requestLog.flush();
+    if (!process.connected) process.exit(code);
+    process.send!(beat(), () => process.exit(code));
+    setTimeout(() => process.exit(code), 1000).unref();
+  };
+  let exiting = false;
   const maybeExit = () => {
-    if (openServers === 0 && inflight.count === 0) process.exit(exitCode);
+    if (openServers === 0 && inflight.count === 0 && !exiting) {
+      exiting = true;
+      exit(exitCode);
+    }
   };
   const stop = () => {
     if (stopping) return;
@@ -83,10 +102,24 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
   process.on('SIGHUP', () => {});
   // The master is gone (killed, even with SIGKILL): finish what is in flight, then leave. No
   // master is left to enforce worker-reload-mercy, so stop() bounds the drain itself.
-  process.on('disconnect', stop);
+  process.on('disconnect', () => {
+    // Our output went through the master; now write whole lines to the log ourselves.
+    setLogWriter((text) => {
+      try {
+        writeSync(spec.orphanLogFd, text);
+      } catch {
+        // the log is gone too
+      }
+    });
+    stop();
+  });
   process.on('message', (message: MasterMessage) => {
     if (message.type === 'stop') stop();
+    else if (message.type === 'report') send(beat());
   });
+  // The master reads our output; if it is gone, writes must not kill a draining worker.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   // Node's rule: after an uncaught exception the process state is unknown, so do not go on as if
   // nothing happened. Stop accepting, let the other requests finish (bounded by mercy), exit 1;
   // the master respawns a clean worker. Unhandled rejections are treated alike, as Node does.
@@ -110,7 +143,17 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     process.exit(APP_LOAD_FAILED);
   }
 
-  const dispatch = makeDispatcher(app, log, (req, res) => inflight.track(req, res));
+  const track = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    inflight.track(req, res);
+    const finish = startRecord(req, res, spec.id);
+    res.once('close', () => {
+      const record = finish({ requestCount: inflight.done, globalCount: inflight.done });
+      if (spec.requestLog.memoryReport) record.rss = process.memoryUsage.rss();
+      countRequest(counters, record);
+      requestLog.log(record);
+    });
+  };
+  const dispatch = makeDispatcher(app, log, track, () => counters.exceptions++);
   const connectionOptions = {
     bufferSize: spec.bufferSize,
     maxVars: spec.maxVars,
@@ -141,7 +184,7 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     ),
   );
 
-  setInterval(() => send({ type: 'beat', requests: inflight.done, inflight: inflight.count, slow: inflight.slow() }), HEARTBEAT_MS).unref();
+  setInterval(() => send(beat()), HEARTBEAT_MS).unref();
   send({ type: 'ready', appKind: app.kind, loadMs: Math.round(performance.now() - started) });
 }
 

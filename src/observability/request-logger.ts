@@ -1,0 +1,59 @@
+import { writeLog } from '../log.js';
+import type { RequestRecord } from './record.js';
+import { compileLogFormat, formatDefaultLine, formatJsonLine, shouldLog } from './request-log.js';
+
+export interface RequestLogOptions {
+  disableLogging: boolean;
+  log4xx: boolean;
+  log5xx: boolean;
+  logSlowMs: number;
+  logBig: number;
+  logZero: boolean;
+  logFormat?: string;
+  logFormatJson: boolean;
+  logMicros: boolean;
+  memoryReport: boolean;
+}
+
+/**
+ * The worker's side of the request log: one line per request, in the chosen format, collected
+ * for the current turn of the event loop and written in one go to stderr, which the master reads
+ * (see LogSink). Batching keeps logging to one syscall per turn instead of one per request.
+ */
+export class RequestLogger {
+  private readonly format: (r: RequestRecord) => string;
+  private pending: string[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly options: RequestLogOptions,
+    private readonly out: (text: string) => void = writeLog,
+  ) {
+    if (options.logFormatJson) this.format = formatJsonLine;
+    else if (options.logFormat) this.format = compileLogFormat(options.logFormat);
+    else this.format = (r) => formatDefaultLine(r, { logMicros: options.logMicros, memoryReport: options.memoryReport });
+  }
+
+  /** Whether any request can be logged at all (lets the worker skip building records). */
+  get enabled(): boolean {
+    const o = this.options;
+    return !o.disableLogging || o.log4xx || o.log5xx || o.logSlowMs > 0 || o.logBig > 0 || o.logZero;
+  }
+
+  log(record: RequestRecord): void {
+    if (!shouldLog(record, this.options)) return;
+    this.pending.push(this.format(record) + '\n');
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.out(text);
+  }
+}
