@@ -26,6 +26,31 @@ function signalPidfile(pidfile: string, signal: NodeJS.Signals): void {
   log(`sent ${signal} to nuwsgi master ${pid}`);
 }
 
+/** `nuwsgi health [--socket] ADDR [--timeout SECS]`: exit 0 when the server answers a uwsgi ping. */
+async function healthCommand(argv: readonly string[]): Promise<void> {
+  let address: string | undefined;
+  let timeout = 3;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--socket' || arg === '-s') address = argv[++i];
+    else if (arg.startsWith('--socket=')) address = arg.slice(9);
+    else if (arg === '--timeout') timeout = Number(argv[++i]);
+    else if (!arg.startsWith('-')) address = arg;
+    else {
+      log(`nuwsgi health: unknown option ${arg} (usage: nuwsgi health [--socket] ADDR [--timeout SECS])`);
+      process.exit(2);
+    }
+  }
+  if (!address || !(timeout > 0)) {
+    log('nuwsgi health: usage: nuwsgi health [--socket] ADDR [--timeout SECS]');
+    process.exit(2);
+  }
+  const { health } = await import('./health.js');
+  const result = await health(address, timeout * 1000);
+  (result.ok ? process.stdout : process.stderr).write(`${result.message}\n`);
+  process.exit(result.ok ? 0 : 1);
+}
+
 /** --check-config goes one step further than resolving: the chdir and the app file must exist. */
 function checkFiles(config: Config): void {
   if (config.chdir && !statSync(config.chdir, { throwIfNoEntry: false })?.isDirectory()) throw new ConfigError(`chdir ${config.chdir}: no such directory`);
@@ -39,6 +64,7 @@ function checkFiles(config: Config): void {
  * --chdir/--env and start the master.
  */
 export async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'health') return healthCommand(argv.slice(1));
   let config;
   let files: string[] = [];
   try {

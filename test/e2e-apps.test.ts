@@ -1,8 +1,9 @@
 // App shapes that run unchanged: scripts that call listen() themselves, served through nginx,
 // and the --http-socket path beside the uwsgi one.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { freePort, httpRequest, startNginx, type NginxInstance } from './helpers/nginx.js';
-import { startServer, type ServerInstance } from './helpers/server.js';
+import { BIN, startServer, type ServerInstance } from './helpers/server.js';
 
 async function serve(app: string, args: string[] = [], httpPort?: number): Promise<{ server: ServerInstance; nginx: NginxInstance }> {
   const server = await startServer({ app, args, httpPort });
@@ -60,4 +61,17 @@ test('an app that exports nothing and never listens fails to load with exit 22 a
   t.is(await server.exited, 22);
   t.regex(server.output(), /exports no app and started no server/);
   await server.stop();
+});
+
+test('nuwsgi health speaks uwsgi: 0 when the server answers the ping, 1 when nothing does, 2 on bad usage', async (t) => {
+  const server = await startServer({ app: 'echo.mjs' });
+  t.teardown(() => server.stop());
+  const run = (...args: string[]) => spawnSync(process.execPath, [BIN, 'health', ...args], { encoding: 'utf8', timeout: 15_000 });
+  const ok = run('--socket', server.socket);
+  t.is(ok.status, 0, ok.stderr);
+  t.regex(ok.stdout, /pong/);
+  const dead = run(`${server.socket}.missing`);
+  t.is(dead.status, 1);
+  t.regex(dead.stderr, /ENOENT/);
+  t.is(run().status, 2);
 });
