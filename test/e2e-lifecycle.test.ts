@@ -10,6 +10,7 @@ import path from 'node:path';
 import { count, get, isNuwsgiWorker, retiredPids, runCli, servedBy, shutdown, spawnedWorkers, stack, tempDir, until } from './helpers/lifecycle.js';
 import { startNginx } from './helpers/nginx.js';
 import { FIXTURE_APPS, startServer } from './helpers/server.js';
+import { uwsgiPacket } from './helpers/uwsgi-packet.js';
 
 /** One raw exchange on a unix socket: write `bytes`, read until the server closes. */
 function rawUnix(socketPath: string, bytes: Buffer, timeoutMs = 10_000): Promise<Buffer> {
@@ -31,24 +32,6 @@ function rawUnix(socketPath: string, bytes: Buffer, timeoutMs = 10_000): Promise
       resolve(Buffer.concat(chunks));
     });
   });
-}
-
-/** A uwsgi request packet (header + var block), as nginx would send it. */
-function uwsgiPacket(vars: [string, string][]): Buffer {
-  const block = Buffer.concat(
-    vars.flatMap(([key, value]) => {
-      const k = Buffer.from(key, 'latin1');
-      const v = Buffer.from(value, 'latin1');
-      const kl = Buffer.alloc(2);
-      kl.writeUInt16LE(k.length);
-      const vl = Buffer.alloc(2);
-      vl.writeUInt16LE(v.length);
-      return [kl, k, vl, v];
-    }),
-  );
-  const header = Buffer.from([0, 0, 0, 0]);
-  header.writeUInt16LE(block.length, 1);
-  return Buffer.concat([header, block]);
 }
 
 test.serial('chain reload under load: two SIGHUPs, no failed request, every worker replaced', async (t) => {

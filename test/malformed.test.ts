@@ -8,6 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import net from 'node:net';
 import { httpRequest, startNginx, type NginxInstance } from './helpers/nginx.js';
 import { startServer, type ServerInstance } from './helpers/server.js';
+import { uwsgiPacket } from './helpers/uwsgi-packet.js';
 
 const BUFFER_SIZE = 1024;
 let server: ServerInstance;
@@ -26,23 +27,7 @@ test.after.always(async () => {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** A uwsgi packet: 4-byte header (modifier1, LE datasize, modifier2) + the var block + body. */
-function packet(vars: [string, string][], body = Buffer.alloc(0), modifier1 = 0): Buffer {
-  const parts: Buffer[] = [];
-  for (const [key, value] of vars) {
-    const k = Buffer.from(key, 'latin1');
-    const v = Buffer.from(value, 'latin1');
-    const kl = Buffer.alloc(2);
-    kl.writeUInt16LE(k.length);
-    const vl = Buffer.alloc(2);
-    vl.writeUInt16LE(v.length);
-    parts.push(kl, k, vl, v);
-  }
-  const block = Buffer.concat(parts);
-  const header = Buffer.from([modifier1, 0, 0, 0]);
-  header.writeUInt16LE(block.length, 1);
-  return Buffer.concat([header, block, body]);
-}
+const packet = uwsgiPacket;
 
 const GET: [string, string][] = [
   ['REQUEST_METHOD', 'GET'],

@@ -31,6 +31,7 @@ import {
   LOG_FORMAT_VARIABLES,
   type DefaultLineOptions,
 } from '../src/observability/request-log.js';
+import { encodeVars } from './helpers/uwsgi-packet.js';
 
 // ---------------------------------------------------------------- prerequisites
 
@@ -177,19 +178,6 @@ interface Exchange {
   after: number;
 }
 
-function encodeVars(pairs: Pairs): Buffer {
-  const parts: Buffer[] = [];
-  for (const [k, v] of pairs) {
-    const kb = Buffer.from(k, 'latin1');
-    const vb = Buffer.from(v, 'latin1');
-    const kl = Buffer.alloc(2);
-    kl.writeUInt16LE(kb.length);
-    const vl = Buffer.alloc(2);
-    vl.writeUInt16LE(vb.length);
-    parts.push(kl, kb, vl, vb);
-  }
-  return Buffer.concat(parts);
-}
 
 function send(socket: string, pairs: Pairs, body = ''): Promise<Exchange> {
   const block = encodeVars(pairs);

@@ -1,14 +1,8 @@
 import { writeLog } from '../log.js';
 import type { RequestRecord } from './record.js';
-import { compileLogFormat, formatDefaultLine, formatJsonLine, shouldLog } from './request-log.js';
+import { compileLogFormat, formatDefaultLine, formatJsonLine, shouldLog, type LogFilterOptions } from './request-log.js';
 
-export interface RequestLogOptions {
-  disableLogging: boolean;
-  log4xx: boolean;
-  log5xx: boolean;
-  logSlowMs: number;
-  logBig: number;
-  logZero: boolean;
+export interface RequestLogOptions extends LogFilterOptions {
   logFormat?: string;
   logFormatJson: boolean;
   logMicros: boolean;
