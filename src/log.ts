@@ -1,12 +1,12 @@
-let writer = (text: string): void => void process.stderr.write(text);
+let writer = (text: string | Buffer): void => void process.stderr.write(text);
 
 /** Send log lines somewhere else (the master's LogSink: --logto, reopen, rotation). */
-export function setLogWriter(write: (text: string) => void): void {
+export function setLogWriter(write: (text: string | Buffer) => void): void {
   writer = write;
 }
 
-/** Write text that already ends in a newline (whole lines) to the current log destination. */
-export function writeLog(text: string): void {
+/** Write whole lines (ending in a newline) to the current log destination. */
+export function writeLog(text: string | Buffer): void {
   writer(text);
 }
 

@@ -5,6 +5,25 @@ import type { RequestRecord } from './record.js';
 /** Response head as Node wrote it (a private field, stable since Node 0.x). */
 const headOf = (res: ServerResponse): string => (res as unknown as { _header?: string | null })._header ?? '';
 
+const kRaw = Symbol('nuwsgi.rawResponse');
+
+/**
+ * The server answered this request itself, writing `raw` (a whole response) to the socket past
+ * `res` (harakiri's 504): the record must show that answer, not the 200 `res` still holds.
+ */
+export function noteRawResponse(res: ServerResponse, raw: Buffer): void {
+  (res as unknown as Record<symbol, Buffer>)[kRaw] = raw;
+}
+
+/** Status and head of a raw response (head: status line, headers, blank line). */
+function rawAnswer(res: ServerResponse): { status: number; head: string } | undefined {
+  const raw = (res as unknown as Record<symbol, Buffer | undefined>)[kRaw];
+  if (!raw) return undefined;
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end === -1 ? raw.length : end + 4).toString('latin1');
+  return { status: Number(/^HTTP\/\d\.\d (\d{3})/.exec(head)?.[1] ?? res.statusCode), head };
+}
+
 function headerLines(head: string): number {
   let n = 0;
   for (let i = head.indexOf('\r\n'); i !== -1; i = head.indexOf('\r\n', i + 2)) n++;
@@ -49,7 +68,9 @@ export function startRecord(req: IncomingMessage, res: ServerResponse, wid: numb
   const writtenBefore = socket?.bytesWritten ?? 0;
   return ({ requestCount, globalCount }) => {
     const packet = getPacket(req);
-    const head = headOf(res);
+    // Node's head if it wrote one; else the server's own answer, if it gave one.
+    const raw = headOf(res) === '' ? rawAnswer(res) : undefined;
+    const head = raw ? raw.head : headOf(res);
     const hsize = Buffer.byteLength(head, 'latin1');
     const written = (socket?.bytesWritten ?? 0) - writtenBefore;
     const headers = req.headers;
@@ -60,7 +81,7 @@ export function startRecord(req: IncomingMessage, res: ServerResponse, wid: numb
       method: req.method ?? '',
       uri: req.url ?? '',
       proto: packet?.vars.get('SERVER_PROTOCOL') ?? `HTTP/${req.httpVersion}`,
-      status: res.statusCode,
+      status: raw ? raw.status : res.statusCode,
       addr: socket?.remoteAddress ?? '',
       user: packet?.vars.get('REMOTE_USER') ?? '',
       host: packet ? (packet.vars.get('HTTP_HOST') ?? packet.vars.get('SERVER_NAME') ?? '') : (headers.host ?? ''),
@@ -79,7 +100,7 @@ export function startRecord(req: IncomingMessage, res: ServerResponse, wid: numb
       wid,
       requestCount,
       globalCount,
-      ioError: !res.writableFinished,
+      ioError: !raw && !res.writableFinished,
       var: packet ? (name: string) => packet.vars.get(name) : (name: string) => httpVar(req, name),
       rss: 0,
       vsz: 0,

@@ -57,15 +57,18 @@ export function countRequest(c: RequestCounters, r: RequestRecord): void {
   if (r.ioError) c.ioErrors++;
 }
 
-/** into += from, for every additive counter (avgRtUs is not additive and is left alone). */
-export function addCounters(into: RequestCounters, from: RequestCounters): void {
-  into.requests += from.requests;
-  into.exceptions += from.exceptions;
-  into.harakiri += from.harakiri;
-  into.tx += from.tx;
-  into.runningTimeUs += from.runningTimeUs;
-  into.latencySumUs += from.latencySumUs;
-  into.ioErrors += from.ioErrors;
-  from.byClass.forEach((n, i) => (into.byClass[i] += n));
-  from.latency.forEach((n, i) => (into.latency[i] += n));
+/**
+ * into += from (or -= with sign -1), for every additive counter (avgRtUs is not additive and is
+ * left alone).
+ */
+export function addCounters(into: RequestCounters, from: RequestCounters, sign: 1 | -1 = 1): void {
+  into.requests += sign * from.requests;
+  into.exceptions += sign * from.exceptions;
+  into.harakiri += sign * from.harakiri;
+  into.tx += sign * from.tx;
+  into.runningTimeUs += sign * from.runningTimeUs;
+  into.latencySumUs += sign * from.latencySumUs;
+  into.ioErrors += sign * from.ioErrors;
+  from.byClass.forEach((n, i) => (into.byClass[i] += sign * n));
+  from.latency.forEach((n, i) => (into.latency[i] += sign * n));
 }

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 /**
@@ -18,11 +18,6 @@ export class LogSink {
   constructor(private readonly file?: string) {
     this.fd = 2;
     if (file) this.open();
-  }
-
-  /** The descriptor lines go to: workers inherit it to log directly should the master die. */
-  get descriptor(): number {
-    return this.fd;
   }
 
   /** Watch for the file being moved or deleted by a log rotator, once a second. */
@@ -67,7 +62,10 @@ export class LogSink {
   /** FIFO `L`: rename the file to FILE.<unix time> and start a new one. */
   rotate(): string {
     if (!this.file) return 'logging goes to stderr: nothing to rotate';
-    const target = `${this.file}.${Math.floor(Date.now() / 1000)}`;
+    const stamped = `${this.file}.${Math.floor(Date.now() / 1000)}`;
+    // rename() silently replaces: a second rotation in the same second would wipe the first.
+    let target = stamped;
+    for (let n = 1; existsSync(target); n++) target = `${stamped}.${n}`;
     try {
       renameSync(this.file, target);
     } catch (error) {
@@ -78,11 +76,14 @@ export class LogSink {
   }
 
   /** Write whole lines (text ending in a newline). A full disk drops lines, never the server. */
-  write(text: string): void {
+  write(text: string | Buffer): void {
+    const data = typeof text === 'string' ? Buffer.from(text) : text;
+    let written = 0;
     try {
-      writeSync(this.fd, text);
+      // A file system running out of space takes part of a write, then fails the rest.
+      while (written < data.length) written += writeSync(this.fd, data, written);
     } catch (error) {
-      this.dropped += (text.match(/\n/g) ?? []).length;
+      this.dropped += this.cutPartialLine(data, written);
       const now = Date.now();
       if (now - this.lastComplaint > 60_000) {
         this.lastComplaint = now;
@@ -95,23 +96,43 @@ export class LogSink {
     }
   }
 
+  /**
+   * After a failed write, remove the half line it left at the end of the file, so that once space
+   * is back the next line does not continue it. Returns the number of lines lost.
+   */
+  private cutPartialLine(data: Buffer, written: number): number {
+    const whole = written > 0 ? data.lastIndexOf(0x0a, written - 1) + 1 : 0;
+    const partial = written - whole;
+    if (partial > 0) {
+      try {
+        ftruncateSync(this.fd, fstatSync(this.fd).size - partial);
+      } catch {
+        // not a regular file (a pipe, a tty): nothing to cut
+      }
+    }
+    let lines = 0;
+    for (let i = data.indexOf(0x0a, whole); i !== -1; i = data.indexOf(0x0a, i + 1)) lines++;
+    return lines;
+  }
+
   /** Take a worker's output stream: complete lines are written as they come, a partial tail waits. */
   follow(stream: Readable): void {
-    let tail = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      const text = tail + chunk;
-      const end = text.lastIndexOf('\n');
+    // Bytes, not text: request lines carry the request's raw bytes (as uWSGI logs them), which
+    // need not be valid UTF-8; they are passed through untouched.
+    let tail: Buffer = Buffer.alloc(0);
+    stream.on('data', (chunk: Buffer) => {
+      const data = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
+      const end = data.lastIndexOf(0x0a);
       if (end === -1) {
-        tail = text;
+        tail = data;
         return;
       }
-      tail = text.slice(end + 1);
-      this.write(text.slice(0, end + 1));
+      tail = data.subarray(end + 1);
+      this.write(data.subarray(0, end + 1));
     });
     stream.on('end', () => {
-      if (tail) this.write(tail + '\n');
-      tail = '';
+      if (tail.length > 0) this.write(Buffer.concat([tail, Buffer.from('\n')]));
+      tail = Buffer.alloc(0);
     });
     stream.on('error', () => {});
   }

@@ -33,6 +33,16 @@ interface Slot {
   respawnCount: number;
 }
 
+/** A worker whose counters were folded in at its exit, and the counters folded. */
+interface Folded {
+  worker: ObservedWorker;
+  counters: RequestCounters;
+  at: number;
+}
+
+/** How long after its exit a worker's last heartbeat may still arrive (the IPC pipe drains after the exit is seen). */
+const LATE_BEAT_MS = 5000;
+
 /** How long the stats socket waits for workers' fresh counters before answering with what it has. */
 const REPORT_WAIT_MS = 200;
 
@@ -44,6 +54,7 @@ const REPORT_WAIT_MS = 200;
 export class Observatory {
   private readonly slots = new Map<number, Slot>();
   private readonly exitedTotals = newCounters();
+  private recentlyExited: Folded[] = [];
   private readonly startTime = Math.floor(Date.now() / 1000);
   respawns = 0;
   reloads = 0;
@@ -70,6 +81,24 @@ export class Observatory {
     addCounters(this.exitedTotals, worker.counters);
     const slot = this.slots.get(worker.id);
     if (slot) slot.previousRequests += worker.counters.requests;
+    this.recentlyExited.push({ worker, counters: worker.counters, at: Date.now() });
+  }
+
+  /**
+   * A worker's last heartbeat (sent just before it exits) can be read after its exit was seen:
+   * replace what was folded in with it, so the requests of its last moments are not lost.
+   */
+  private foldLateBeats(): void {
+    const now = Date.now();
+    for (const f of this.recentlyExited) {
+      if (f.worker.counters === f.counters) continue;
+      addCounters(this.exitedTotals, f.counters, -1);
+      addCounters(this.exitedTotals, f.worker.counters);
+      const slot = this.slots.get(f.worker.id);
+      if (slot) slot.previousRequests += f.worker.counters.requests - f.counters.requests;
+      f.counters = f.worker.counters;
+    }
+    this.recentlyExited = this.recentlyExited.filter((f) => now - f.at < LATE_BEAT_MS);
   }
 
   async start(opts: { stats?: string; statsHttp: boolean; statsMinified: boolean; metrics?: string }, log: (line: string) => void): Promise<void> {
@@ -87,10 +116,14 @@ export class Observatory {
     for (const server of this.servers) server.close();
   }
 
+  /**
+   * Live workers with fresh counters. A worker that exits while the reports are awaited has been
+   * folded into the exited totals meanwhile: it is left out, or it would be counted twice.
+   */
   private async fresh(): Promise<ObservedWorker[]> {
-    const live = this.workers().filter((w) => !w.exited);
-    await Promise.all(live.map((w) => w.report(REPORT_WAIT_MS)));
-    return live;
+    await Promise.all(this.workers().filter((w) => !w.exited).map((w) => w.report(REPORT_WAIT_MS)));
+    this.foldLateBeats();
+    return this.workers().filter((w) => !w.exited);
   }
 
   async stats(): Promise<unknown> {
@@ -113,8 +146,9 @@ export class Observatory {
           return {
             id: w.id,
             pid: w.pid,
+            // uWSGI shows a starting or stopping worker by `accepting`, its status staying idle/busy.
             accepting: w.state === 'ready',
-            status: w.state === 'ready' ? (w.inflight > 0 ? 'busy' : 'idle') : w.state === 'starting' ? 'starting' : 'stopping',
+            status: w.inflight > 0 ? 'busy' : 'idle',
             current: w.counters,
             previousRequests: slot?.previousRequests ?? 0,
             inflight: w.inflight,

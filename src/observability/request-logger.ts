@@ -1,4 +1,5 @@
 import { writeLog } from '../log.js';
+import { vszBytes } from '../server/proc.js';
 import type { RequestRecord } from './record.js';
 import { compileLogFormat, formatDefaultLine, formatJsonLine, shouldLog, type LogFilterOptions } from './request-log.js';
 
@@ -21,7 +22,9 @@ export class RequestLogger {
 
   constructor(
     private readonly options: RequestLogOptions,
-    private readonly out: (text: string) => void = writeLog,
+    // latin1: the fields hold the request's bytes one char each (as Node decodes headers), so
+    // this writes those very bytes, as uWSGI's log does, instead of UTF-8-encoding them again.
+    private readonly out: (text: string | Buffer) => void = (text) => writeLog(Buffer.from(text as string, 'latin1')),
   ) {
     if (options.logFormatJson) this.format = formatJsonLine;
     else if (options.logFormat) this.format = compileLogFormat(options.logFormat);
@@ -36,6 +39,11 @@ export class RequestLogger {
 
   log(record: RequestRecord): void {
     if (!shouldLog(record, this.options)) return;
+    // --memory-report: the worker's memory after each request, as uWSGI samples it (both sizes).
+    if (this.options.memoryReport) {
+      record.rss = process.memoryUsage.rss();
+      record.vsz = vszBytes(process.pid) ?? 0;
+    }
     this.pending.push(this.format(record) + '\n');
     if (!this.scheduled) {
       this.scheduled = true;

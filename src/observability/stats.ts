@@ -4,8 +4,10 @@ import type { RequestCounters } from './counters.js';
 export interface WorkerSnapshot {
   id: number;
   pid: number;
+  /** Takes requests (false while starting and stopping). */
   accepting: boolean;
-  status: 'idle' | 'busy' | 'pause' | 'starting' | 'stopping';
+  /** uWSGI's values only: tools match on them (uwsgitop colours busy, cheap, pause, sigN). */
+  status: 'idle' | 'busy' | 'pause';
   /** Counters of the current process (uWSGI's delta_requests and friends). */
   current: RequestCounters;
   /** Requests served by earlier processes in this slot (uWSGI's requests counts the slot's life). */

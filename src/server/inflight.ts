@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { closeConnection } from '../bridge/close.js';
 import { rawResponse } from '../bridge/raw-response.js';
+import { noteRawResponse } from '../observability/capture.js';
 
 import type { SlowRequest } from './messages.js';
 
@@ -77,7 +78,9 @@ export class Inflight {
     (res as unknown as { destroyed: boolean }).destroyed = true;
     if (!socket || socket.destroyed) return;
     if (res.headersSent) return void socket.destroy();
-    socket.write(rawResponse(504, `the request ran longer than harakiri (${harakiri}s)`));
+    const raw = rawResponse(504, `the request ran longer than harakiri (${harakiri}s)`);
+    noteRawResponse(res, raw); // the request log and metrics show the 504, not the app's unsent 200
+    socket.write(raw);
     closeConnection(socket, 1000);
   }
 }

@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseAddress, type Address } from './addresses.js';
@@ -86,6 +86,21 @@ export function removeSocketFiles(listeners: BoundListener[]): void {
       unlinkSync(l.address.path);
     } catch {
       // already gone
+    }
+  }
+}
+
+/**
+ * Close the master's copies of the listening sockets (at stop). The descriptors are closed
+ * directly, not through libuv: closing a bound pipe handle would also unlink its path, which is
+ * --vacuum's decision alone.
+ */
+export function closeListeners(listeners: BoundListener[]): void {
+  for (const l of listeners) {
+    try {
+      closeSync(l.handle.fd);
+    } catch {
+      // already closed
     }
   }
 }

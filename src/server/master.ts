@@ -6,7 +6,7 @@ import { Observatory } from '../observability/observatory.js';
 import { VERSION } from '../version.js';
 import { MasterFifo } from './fifo.js';
 import { chownPath, dropPrivileges } from './identity.js';
-import { bindListener, removeSocketFiles, type BoundListener } from './listeners.js';
+import { bindListener, closeListeners, removeSocketFiles, type BoundListener } from './listeners.js';
 import { HEARTBEAT_MS } from './messages.js';
 import { removeFile, writePidfile } from './pidfile.js';
 import { rssBytes, somaxconn, vszBytes } from './proc.js';
@@ -175,6 +175,7 @@ export class Master {
         maxRequests: c.maxRequests > 0 ? c.maxRequests + (id - 1) * c.maxRequestsDelta : 0,
         minWorkerLifetime: c.minWorkerLifetime,
         reportRequests: c.harakiri > 0 && c.harakiriVerbose,
+        orphanLogFile: c.logto,
         requestLog: {
           disableLogging: c.disableLogging,
           log4xx: c.log4xx,
@@ -189,7 +190,7 @@ export class Master {
         },
       },
       c.listen,
-      this.sink.descriptor,
+      2,
     );
     log(`spawned nuwsgi worker ${id} (pid: ${worker.pid})`);
     this.sink.follow(worker.child.stdout!);
@@ -506,6 +507,11 @@ export class Master {
     clearInterval(this.supervisor);
     for (const watcher of this.touch) watcher.stop();
     if (this.paused) this.pause(false);
+    // Stop taking connections at the kernel before the drain: once the workers close their copies
+    // of the socket, the master's copy would leave it listening with nobody accepting, and
+    // connections queued there are reset at exit (nginx cannot retry a POST it has sent).
+    // Refused connects instead make nginx try its next upstream at once.
+    closeListeners(this.listeners);
     const workers = this.allWorkers();
     if (graceful) {
       log(`${trigger}: graceful shutdown triggered... (waiting up to ${this.config.workerReloadMercy}s for in-flight requests)`);

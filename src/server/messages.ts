@@ -44,8 +44,12 @@ export interface WorkerSpec {
   /** Report each request's start and end to the master (--harakiri-verbose). */
   reportRequests: boolean;
   requestLog: RequestLogOptions;
-  /** The log's descriptor, inherited: where the worker writes once its master is gone. */
+  /**
+   * Where the worker logs once its master is gone: --logto's path, opened then (holding the file
+   * open for the worker's life would pin rotated files), else the master's stderr, inherited.
+   */
   orphanLogFd: number;
+  orphanLogFile?: string;
 }
 
 export const WORKER_SPEC_ENV = 'NUWSGI_WORKER';

@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { AppLoadError, loadApp } from '../app/load.js';
 import { serveUwsgiConnection } from '../bridge/connection.js';
-import { writeSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { log, setLogWriter } from '../log.js';
 import { startRecord } from '../observability/capture.js';
 import { countRequest, newCounters } from '../observability/counters.js';
@@ -86,15 +86,20 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
       log(`worker ${spec.id} (pid: ${process.pid}): ${inflight.count} requests still running after worker-reload-mercy (${spec.mercy}s) -- exiting`);
       process.exit(exitCode || 1);
     }, spec.mercy * 1000).unref();
-    for (const server of servers) {
-      // close() stops accepting; 'close' comes once this worker's connections have ended.
-      server.close(() => {
-        openServers--;
-        maybeExit();
-      });
-      if (server instanceof http.Server) server.closeIdleConnections();
-    }
-    maybeExit();
+    // One turn later: connections the kernel has already queued for us and that this poll phase
+    // is about to accept get served; closing first would reset them.
+    setImmediate(() => {
+      log(`worker ${spec.id} (pid: ${process.pid}) stopped accepting, ${inflight.count} request${inflight.count === 1 ? '' : 's'} in flight`);
+      for (const server of servers) {
+        // close() stops accepting; 'close' comes once this worker's connections have ended.
+        server.close(() => {
+          openServers--;
+          maybeExit();
+        });
+        if (server instanceof http.Server) server.closeIdleConnections();
+      }
+      maybeExit();
+    });
   };
 
   process.on('SIGINT', () => {});
@@ -104,9 +109,15 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
   // master is left to enforce worker-reload-mercy, so stop() bounds the drain itself.
   process.on('disconnect', () => {
     // Our output went through the master; now write whole lines to the log ourselves.
+    let fd = spec.orphanLogFd;
+    try {
+      if (spec.orphanLogFile) fd = openSync(spec.orphanLogFile, 'a');
+    } catch {
+      // keep the inherited descriptor
+    }
     setLogWriter((text) => {
       try {
-        writeSync(spec.orphanLogFd, text);
+        writeSync(fd, typeof text === 'string' ? Buffer.from(text) : text);
       } catch {
         // the log is gone too
       }
@@ -144,14 +155,16 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
   }
 
   const track = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    inflight.track(req, res);
+    // Counted and logged before Inflight's own 'close' listener runs: that one may end a
+    // stopping worker, and the last request must not be lost from the log and the counters.
     const finish = startRecord(req, res, spec.id);
     res.once('close', () => {
-      const record = finish({ requestCount: inflight.done, globalCount: inflight.done });
+      const record = finish({ requestCount: inflight.done + 1, globalCount: inflight.done + 1 });
       if (spec.requestLog.memoryReport) record.rss = process.memoryUsage.rss();
       countRequest(counters, record);
       requestLog.log(record);
     });
+    inflight.track(req, res);
   };
   const dispatch = makeDispatcher(app, log, track, () => counters.exceptions++);
   const connectionOptions = {
