@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { capturedServer, installListenCapture } from './capture-listen.js';
 import { fetchToListener, type FetchHandler } from './fetch-adapter.js';
+import { setUpgradeTarget } from '../bridge/upgrade.js';
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -57,6 +58,13 @@ function resolveHandler(mod: Record<string, unknown>, file: string): LoadedApp {
  * a database, say) and exports nothing usable is waited for, up to `listenWaitMs`.
  */
 export async function loadApp(file: string, listenWaitMs = 0): Promise<LoadedApp> {
+  const app = await loadEntry(file, listenWaitMs);
+  // Upgrade requests (WebSocket) go to the 'upgrade' listeners of the app's own server.
+  setUpgradeTarget(app.server);
+  return app;
+}
+
+async function loadEntry(file: string, listenWaitMs: number): Promise<LoadedApp> {
   const path = resolve(file);
   if (!existsSync(path)) throw new AppLoadError(`app file not found: ${path}`);
   installListenCapture();
