@@ -1,16 +1,36 @@
 import type { Socket } from 'node:net';
 
 /**
+ * The longest a connection may spend discarding input after its answer (a request body the app
+ * did not read, a refused upload), however steadily the peer keeps sending: a front end sends a
+ * buffered body in well under this, a hostile peer trickling bytes gets cut here.
+ */
+export const DISCARD_CAP_MS = 30_000;
+
+/**
  * End a connection without losing the response: send FIN after the queued bytes, then keep
  * reading (and discarding) until the front end closes its side. Closing with unread input would
  * make the kernel send RST, and nginx then logs "Connection reset by peer" and may cut the
- * response (node-ecosystem.md §2.6). The linger is bounded so a silent peer cannot hold the fd.
+ * response (node-ecosystem.md §2.6). The linger is bounded twice: `lingerMs` of silence, and
+ * `capMs` in all, so neither a silent peer nor a trickling one can hold the fd.
  */
-export function closeConnection(socket: Socket, lingerMs: number): void {
+export function closeConnection(socket: Socket, lingerMs: number, capMs = Math.max(lingerMs, DISCARD_CAP_MS)): void {
   if (socket.destroyed) return;
   socket.removeAllListeners('timeout');
   socket.setTimeout(lingerMs, () => socket.destroy());
+  capLifetime(socket, capMs);
   socket.on('end', () => socket.destroy());
   socket.end();
   socket.resume();
+}
+
+const kCap = Symbol('nuwsgi.discardCap');
+
+/** Destroy `socket` after `ms` unless it closes first (one cap per socket: the first one set wins). */
+export function capLifetime(socket: Socket, ms: number): void {
+  const s = socket as Socket & { [kCap]?: NodeJS.Timeout };
+  if (s[kCap] || socket.destroyed) return;
+  const timer = setTimeout(() => socket.destroy(), ms);
+  s[kCap] = timer;
+  socket.once('close', () => clearTimeout(timer));
 }

@@ -12,6 +12,10 @@ export interface Config {
   bufferSize: number;
   maxVars: number;
   socketTimeout: number;
+  /** --limit-post: largest CONTENT_LENGTH accepted, 0 for no limit. */
+  limitPost: number;
+  /** --max-connections: open uwsgi connections per worker, 0 for no limit. */
+  maxConnections: number;
   harakiri: number;
   workerReloadMercy: number;
   readyTimeout: number;
@@ -73,6 +77,8 @@ export function resolveConfig(raw: RawOptions): Config {
     bufferSize: single<number>(raw, 'buffer-size')!,
     maxVars: single<number>(raw, 'max-vars')!,
     socketTimeout: single<number>(raw, 'socket-timeout')!,
+    limitPost: single<number>(raw, 'limit-post')!,
+    maxConnections: single<number>(raw, 'max-connections')!,
     harakiri: single<number>(raw, 'harakiri')!,
     workerReloadMercy: single<number>(raw, 'worker-reload-mercy')!,
     readyTimeout: single<number>(raw, 'ready-timeout')!,

@@ -10,6 +10,11 @@ export interface RequestLogOptions extends LogFilterOptions {
   memoryReport: boolean;
 }
 
+// Tab stays: formats use it as a separator, and it cannot start a new line.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/g;
+const escapeControls = (line: string) => line.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
 /**
  * The worker's side of the request log: one line per request, in the chosen format, collected
  * for the current turn of the event loop and written in one go to stderr, which the master reads
@@ -27,8 +32,13 @@ export class RequestLogger {
     private readonly out: (text: string | Buffer) => void = (text) => writeLog(Buffer.from(text as string, 'latin1')),
   ) {
     if (options.logFormatJson) this.format = formatJsonLine;
-    else if (options.logFormat) this.format = compileLogFormat(options.logFormat);
-    else this.format = (r) => formatDefaultLine(r, { logMicros: options.logMicros, memoryReport: options.memoryReport });
+    else {
+      const line = options.logFormat
+        ? compileLogFormat(options.logFormat)
+        : (r: RequestRecord) => formatDefaultLine(r, { logMicros: options.logMicros, memoryReport: options.memoryReport });
+      // A raw uwsgi client can put CR/LF in REQUEST_URI (nginx never does): never a forged line.
+      this.format = (r) => escapeControls(line(r));
+    }
   }
 
   /** Whether any request can be logged at all (lets the worker skip building records). */

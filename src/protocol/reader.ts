@@ -14,6 +14,11 @@ export interface ReaderLimits {
   bufferSize: number;
   /** Most vars accepted in one block (--max-vars). */
   maxVars: number;
+  /**
+   * Largest CONTENT_LENGTH accepted (--limit-post), 0 or absent for no limit. Checked on the
+   * declared length, before a single body byte is read: a larger request is refused with 413.
+   */
+  limitPost?: number;
 }
 
 export interface ReaderEvents {
@@ -149,6 +154,11 @@ export class PacketReader {
       bodyLength = parseContentLength(vars.get('CONTENT_LENGTH'));
     } catch (error) {
       return this.fail(error as ProtocolError);
+    }
+    const limitPost = this.limits.limitPost ?? 0;
+    if (limitPost > 0 && bodyLength > limitPost) {
+      // uWSGI: "Invalid (too big) CONTENT_LENGTH. skip." -- here with an answer the client can read.
+      return this.fail(new ProtocolError(`CONTENT_LENGTH ${bodyLength} exceeds limit-post ${limitPost}`, 413, 'limit-post'));
     }
     this.bodyRemaining = bodyLength;
     this.state = State.Body;

@@ -1,4 +1,5 @@
-import { chmodSync, closeSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseAddress, type Address } from './addresses.js';
@@ -25,6 +26,8 @@ export interface BoundListener {
   address: Address;
   name: string;
   handle: RawHandle;
+  /** The socket file's inode when bound (unix sockets): tells a deleted or replaced file. */
+  inode?: number;
 }
 
 // net's internal handle factory, the one cluster uses: it binds without listening, so the master
@@ -75,7 +78,27 @@ export async function bindListener(kind: ListenerKind, spec: string, chmodSocket
   }
   // Mode first, accept later: nothing listens until a worker calls listen() on this fd.
   if (address.kind === 'unix' && chmodSocket !== undefined) chmodSync(address.path, chmodSocket);
-  return { kind, address, name: formatAddress(address), handle };
+  const inode = address.kind === 'unix' ? lstatSync(address.path).ino : undefined;
+  return { kind, address, name: formatAddress(address), handle, inode };
+}
+
+/** Why a unix socket's directory is unsafe, if it is: anyone may replace a socket in it. */
+export function unsafeDirectory(listener: BoundListener): string | undefined {
+  if (listener.address.kind !== 'unix') return undefined;
+  const dir = dirname(resolve(listener.address.path));
+  const mode = statSync(dir).mode;
+  if (!(mode & 0o002)) return undefined;
+  return `*** WARNING: the directory ${dir} of unix socket ${listener.address.path} is world-writable: anyone can replace the socket${mode & 0o1000 ? ' (its sticky bit only stops others deleting it)' : ''}; use a directory owned by the service ***`;
+}
+
+/** The state of a bound unix socket's file: still ours, gone, or replaced by another file. */
+export function socketFileState(listener: BoundListener): 'ours' | 'missing' | 'replaced' {
+  if (listener.address.kind !== 'unix') return 'ours';
+  try {
+    return lstatSync(listener.address.path).ino === listener.inode ? 'ours' : 'replaced';
+  } catch {
+    return 'missing';
+  }
 }
 
 /** Unlink unix socket files (--vacuum). */

@@ -1,3 +1,4 @@
+import { renameSync } from 'node:fs';
 import os from 'node:os';
 import type { Config } from '../config/config.js';
 import { log, setLogWriter } from '../log.js';
@@ -6,7 +7,7 @@ import { Observatory } from '../observability/observatory.js';
 import { VERSION } from '../version.js';
 import { MasterFifo } from './fifo.js';
 import { chownPath, dropPrivileges } from './identity.js';
-import { bindListener, closeListeners, removeSocketFiles, type BoundListener } from './listeners.js';
+import { bindListener, closeListeners, removeSocketFiles, socketFileState, unsafeDirectory, type BoundListener } from './listeners.js';
 import { HEARTBEAT_MS } from './messages.js';
 import { removeFile, writePidfile } from './pidfile.js';
 import { rssBytes, somaxconn, vszBytes } from './proc.js';
@@ -84,6 +85,8 @@ export class Master {
       const kind = l.address.kind === 'unix' ? 'UNIX' : 'TCP';
       log(`${l.kind} socket ${i} bound to ${kind} address ${l.name} fd ${l.handle.fd}`);
       if (c.chownSocket && l.address.kind === 'unix') chownPath(l.address.path, c.chownSocket);
+      const unsafe = unsafeDirectory(l);
+      if (unsafe) log(unsafe);
     });
     log(`your server socket listen backlog is limited to ${c.listen} connections`);
     await this.observatory.start(c, log);
@@ -169,6 +172,8 @@ export class Master {
         bufferSize: c.bufferSize,
         maxVars: c.maxVars,
         socketTimeout: c.socketTimeout,
+        limitPost: c.limitPost,
+        maxConnections: c.maxConnections,
         harakiri: c.harakiri,
         mercy: c.workerReloadMercy,
         // Staggered so workers started together do not all recycle together.
@@ -417,6 +422,7 @@ export class Master {
 
   private supervise(): void {
     if (this.stopping || this.paused) return;
+    this.checkSocketFiles();
     const now = Date.now();
     for (const worker of [...this.workers.values(), ...this.retiring]) {
       if (worker.state === 'starting' || worker.exited || worker.condemned) continue;
@@ -426,6 +432,51 @@ export class Master {
       if (worker.state !== 'ready' || worker.condemned || this.slotReplacement.has(worker.id)) continue;
       this.checkRecycle(worker);
     }
+  }
+
+  /**
+   * A unix socket file deleted while running (a cleanup job, a second instance's vacuum) leaves
+   * the server unreachable though every process is fine. Notice it within a second, bind the
+   * path again, and chain-reload so the workers accept on the new socket. A file that another
+   * program put in its place is not touched: that is logged, loudly, once.
+   */
+  private socketFileWarned = new Set<string>();
+  private rebinding = false;
+  private checkSocketFiles(): void {
+    if (this.rebinding) return;
+    this.listeners.forEach((l, i) => {
+      if (l.address.kind !== 'unix') return;
+      const state = socketFileState(l);
+      if (state === 'ours') return;
+      const path = l.address.path;
+      if (this.socketFileWarned.has(path)) return;
+      if (state === 'replaced') {
+        log(`*** unix socket ${path} was replaced by another file while running: nginx no longer reaches nuwsgi through it; not touching it ***`);
+        this.socketFileWarned.add(path);
+        return;
+      }
+      log(`*** unix socket ${path} was removed while running: re-creating it ***`);
+      this.rebinding = true;
+      // Bound under a temporary name and renamed into place once workers accept on it, so the
+      // path never names a socket nobody listens on (nginx would get 'connection refused').
+      const staging = `${path}.nuwsgi-rebind`;
+      void bindListener(l.kind, staging, this.config.chmodSocket)
+        .then(async (fresh) => {
+          if (this.config.chownSocket) chownPath(staging, this.config.chownSocket);
+          this.listeners[i] = { ...fresh, address: l.address, name: l.name };
+          // The old descriptor directly: closing its handle would unlink the path.
+          closeListeners([l]);
+          log(`${l.kind} socket ${i} re-bound to UNIX address ${path} fd ${fresh.handle.fd}`);
+          await this.chainReload();
+          renameSync(staging, path);
+        })
+        .catch((error: Error) => {
+          // Said once: retrying every second (after --uid, say) would only fill the log.
+          this.socketFileWarned.add(path);
+          log(`cannot re-create unix socket ${path}: ${error.message}; nginx cannot reach nuwsgi through it until a restart`);
+        })
+        .finally(() => (this.rebinding = false));
+    });
   }
 
   /**

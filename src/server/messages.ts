@@ -34,6 +34,9 @@ export interface WorkerSpec {
   bufferSize: number;
   maxVars: number;
   socketTimeout: number;
+  /** --limit-post and --max-connections, applied per connection in the worker (0: off). */
+  limitPost: number;
+  maxConnections: number;
   harakiri: number;
   /** Seconds a worker left without its master may spend draining (--worker-reload-mercy). */
   mercy: number;

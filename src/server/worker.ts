@@ -171,6 +171,8 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     bufferSize: spec.bufferSize,
     maxVars: spec.maxVars,
     socketTimeoutMs: spec.socketTimeout * 1000,
+    limitPost: spec.limitPost,
+    maxConnections: spec.maxConnections,
     lingerMs: LINGER_MS,
     log,
     dispatch,
