@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './nginx.js';
+import { canConnect, livePeers, sleep } from './peers.js';
 
 const BIN = '/usr/sbin/apache2';
 const MODULES = '/usr/lib/apache2/modules';
@@ -73,32 +74,8 @@ ${opts.extra ?? ''}
 `;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
-const live = new Map<ChildProcess, string>();
-process.once('exit', () => {
-  for (const [child, dir] of live) {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
 
 async function killGroup(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   const gone = child.pid === undefined || child.exitCode !== null || child.signalCode !== null;
@@ -139,7 +116,7 @@ export async function startApache(opts: StartApacheOptions): Promise<ApacheInsta
       child.stderr!.on('data', (d: Buffer) => (output += d));
       let spawnError: Error | undefined;
       child.once('error', (e) => (spawnError = e));
-      live.set(child, dir);
+      livePeers.set(child, dir);
       const exited = () => child.exitCode !== null || child.signalCode !== null || spawnError !== undefined;
       const deadline = Date.now() + 20_000;
       while (!exited() && Date.now() < deadline) {
@@ -149,7 +126,7 @@ export async function startApache(opts: StartApacheOptions): Promise<ApacheInsta
         await sleep(50);
       }
       await killGroup(child, 'SIGKILL');
-      live.delete(child);
+      livePeers.delete(child);
       const log = errorLog() + output;
       if (/Address already in use/.test(log) && attempt < 5) continue;
       throw new Error(`apache2 failed to start (${spawnError ?? child.exitCode ?? child.signalCode ?? 'not ready in 20 s'})\n${log}`);
@@ -167,7 +144,7 @@ function instance(child: ChildProcess, port: number, dir: string, errorLog: () =
     const timer = setTimeout(() => void killGroup(child, 'SIGKILL'), 5000);
     await killGroup(child, 'SIGTERM');
     clearTimeout(timer);
-    live.delete(child);
+    livePeers.delete(child);
     await rm(dir, { recursive: true, force: true });
   };
   return { port, baseUrl: `http://127.0.0.1:${port}`, dir, errorLog, stop: () => (stopping ??= stop()) };

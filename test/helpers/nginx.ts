@@ -14,6 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { canConnect, livePeers, sleep } from './peers.js';
 
 export interface StartNginxOptions {
   /** uwsgi_pass target, e.g. "unix:/tmp/x/app.sock" or "127.0.0.1:9000". */
@@ -91,35 +92,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
-// nginx runs in its own process group (detached) so a SIGKILL can take the
-// workers down with the master. If the test process exits without stop(),
-// kill what is left so no nginx outlives the run.
-const live = new Map<ChildProcess, string>();
-process.once('exit', () => {
-  for (const [child, dir] of live) {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
 
 export async function startNginx(opts: StartNginxOptions): Promise<NginxInstance> {
   const bin = findNginx();
@@ -167,7 +141,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<NginxInstance
       child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
       let spawnError: Error | undefined;
       child.once('error', (e) => (spawnError = e));
-      live.set(child, dir);
+      livePeers.set(child, dir);
 
       const exited = () => child.exitCode !== null || child.signalCode !== null || spawnError;
       const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -213,7 +187,7 @@ async function killNow(child: ChildProcess): Promise<void> {
     }
   }
   await exit;
-  live.delete(child);
+  livePeers.delete(child);
 }
 
 function makeInstance(child: ChildProcess, port: number, dir: string, errorLog: () => string): NginxInstance {
@@ -227,7 +201,7 @@ function makeInstance(child: ChildProcess, port: number, dir: string, errorLog: 
       await exit;
       clearTimeout(timer);
     }
-    live.delete(child);
+    livePeers.delete(child);
     await rm(dir, { recursive: true, force: true });
   };
   return {

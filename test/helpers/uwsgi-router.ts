@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
 import { freePort } from './nginx.js';
+import { canConnect, livePeers, sleep } from './peers.js';
 
 const BINARIES = ['/usr/bin/uwsgi-core', '/usr/bin/uwsgi'];
 const PLUGIN = '/usr/lib/uwsgi/plugins/http_plugin.so';
@@ -38,31 +39,8 @@ export function findRouter(): string {
   throw new Error(NOT_INSTALLED);
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-});
 
 export async function startRouter(opts: StartRouterOptions): Promise<RouterInstance> {
   const bin = findRouter();
@@ -76,7 +54,7 @@ export async function startRouter(opts: StartRouterOptions): Promise<RouterInsta
     child.stderr!.on('data', (d: Buffer) => (out += d));
     let spawnError: Error | undefined;
     child.once('error', (e) => (spawnError = e));
-    live.add(child);
+    livePeers.set(child, undefined);
     const exited = () => child.exitCode !== null || child.signalCode !== null || spawnError !== undefined;
     const exit = new Promise<void>((r) => child.once('exit', () => r()));
     const deadline = Date.now() + 20_000;
@@ -90,7 +68,7 @@ export async function startRouter(opts: StartRouterOptions): Promise<RouterInsta
             await exit;
             clearTimeout(timer);
           }
-          live.delete(child);
+          livePeers.delete(child);
         };
         return { port, baseUrl: `http://127.0.0.1:${port}`, output: () => out, stop: () => (stopping ??= stop()) };
       }
@@ -102,7 +80,7 @@ export async function startRouter(opts: StartRouterOptions): Promise<RouterInsta
       // gone
     }
     if (!spawnError) await exit;
-    live.delete(child);
+    livePeers.delete(child);
     if (/Address already in use/.test(out) && attempt < 5) continue;
     throw new Error(`uWSGI router failed to start (${spawnError ?? child.exitCode ?? 'not ready in 20 s'})\n${out}`);
   }
