@@ -142,7 +142,8 @@ test.serial('a respawned worker whose app load hangs is killed after --ready-tim
   const gate = path.join(dir, 'hang');
   const { server, nginx } = await stack(t, {
     app: 'life-slow-load.mjs',
-    args: ['--processes', '1', '--ready-timeout', '1'],
+    // Long enough for the first worker to boot on a loaded CI machine; the respawn never will.
+    args: ['--processes', '1', '--ready-timeout', '5'],
     env: { LIFE_LOAD_MS: '0', LIFE_HANG_IF_EXISTS: gate },
   });
   const [first] = spawnedWorkers(server.output());
@@ -150,7 +151,7 @@ test.serial('a respawned worker whose app load hangs is killed after --ready-tim
   process.kill(first.pid, 'SIGKILL');
   await until(() => spawnedWorkers(server.output()).length === 2, 'the respawn');
   const stuck = spawnedWorkers(server.output())[1];
-  await server.waitFor(new RegExp(`worker 1 \\(pid: ${stuck.pid}\\) did not become ready within ready-timeout \\(1s\\): SIGKILL`));
+  await server.waitFor(new RegExp(`worker 1 \\(pid: ${stuck.pid}\\) did not become ready within ready-timeout \\(5s\\): SIGKILL`), 30_000);
   rmSync(gate);
   // Queued in the listen backlog until a respawn that can load the app listens.
   const pid = servedBy(await get(nginx, '/?n=1', 30_000), 1);
