@@ -5,10 +5,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { findNginx, freePort } from '../../test/helpers/nginx.js';
+import { canConnect } from '../../test/helpers/peers.js';
 import { childrenOf } from './proc.js';
 
 export interface BenchNginx {
@@ -71,18 +71,6 @@ http {
 `;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
 export async function startBenchNginx(site: NginxSite, workers: number): Promise<BenchNginx> {
   const bin = findNginx();
