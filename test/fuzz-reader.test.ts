@@ -7,7 +7,8 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import { decodeVars, PacketReader, parseContentLength, ProtocolError, type PacketHeader, type ReaderLimits, type UwsgiVars } from '../src/protocol/index.js';
+import { decodeVars, PacketReader, parseContentLength, ProtocolError, type ReaderLimits } from '../src/protocol/index.js';
+import { LIMITS, run, type Run } from './helpers/reader-run.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 400);
 const params = { numRuns: RUNS, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) };
@@ -45,48 +46,6 @@ function split(bytes: Buffer, cuts: number[]): Buffer[] {
 
 // ---------------------------------------------------------------- running the reader
 
-type Event =
-  | { type: 'ping'; header: PacketHeader }
-  | { type: 'request'; header: PacketHeader; vars: UwsgiVars; bodyLength: number }
-  | { type: 'body'; chunk: Buffer }
-  | { type: 'end' }
-  | { type: 'error'; error: ProtocolError };
-
-interface Run {
-  events: Event[];
-  thrown: unknown[];
-  body: Buffer;
-  request?: Extract<Event, { type: 'request' }>;
-  error?: ProtocolError;
-}
-
-const LIMITS: ReaderLimits = { bufferSize: 65535, maxVars: 1000 };
-
-function run(chunks: Buffer[], limits: ReaderLimits = LIMITS): Run {
-  const events: Event[] = [];
-  const reader = new PacketReader(limits, {
-    onPing: (header) => events.push({ type: 'ping', header: { ...header } }),
-    onRequest: (header, vars, bodyLength) => events.push({ type: 'request', header: { ...header }, vars, bodyLength }),
-    onBody: (chunk) => events.push({ type: 'body', chunk: Buffer.from(chunk) }),
-    onBodyEnd: () => events.push({ type: 'end' }),
-    onError: (error) => events.push({ type: 'error', error }),
-  });
-  const thrown: unknown[] = [];
-  for (const c of chunks) {
-    try {
-      reader.push(c);
-    } catch (e) {
-      thrown.push(e);
-    }
-  }
-  return {
-    events,
-    thrown,
-    body: Buffer.concat(events.flatMap((e) => (e.type === 'body' ? [e.chunk] : []))),
-    request: events.find((e): e is Extract<Event, { type: 'request' }> => e.type === 'request'),
-    error: events.find((e): e is Extract<Event, { type: 'error' }> => e.type === 'error')?.error,
-  };
-}
 
 /**
  * The invariants every run must keep, whatever the input (`input` is the whole byte string fed).
