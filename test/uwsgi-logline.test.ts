@@ -89,12 +89,16 @@ let tmpDir: string | undefined;
 const children: ChildProcess[] = [];
 let instanceSeq = 0;
 
-async function appDir(): Promise<string> {
-  if (!tmpDir) {
+// One promise, not a value set after an await: tests start concurrently, and a second caller
+// must not get the directory before app.py is written (uWSGI would then serve app -1 with 500s).
+let appDirReady: Promise<string> | undefined;
+function appDir(): Promise<string> {
+  appDirReady ??= (async () => {
     tmpDir = await mkdtemp(path.join(os.tmpdir(), 'rl-uwsgi-'));
     await writeFile(path.join(tmpDir, 'app.py'), APP);
-  }
-  return tmpDir;
+    return tmpDir;
+  })();
+  return appDirReady;
 }
 
 test.after.always(async () => {
@@ -156,6 +160,9 @@ async function startUwsgi(extra: string[]): Promise<Uwsgi> {
       check();
     });
 
+  // The app must have loaded: without it uWSGI still spawns and answers every request 500.
+  const loaded = await line((l) => l.includes('WSGI app 0 (mountpoint=') || l.includes('no app loaded'));
+  if (!loaded.includes('WSGI app 0')) throw new Error(`uWSGI did not load app.py:\n${lines.join('\n')}`);
   await line((l) => l.includes('spawned uWSGI worker'));
   return { pid: child.pid!, socket, line };
 }
