@@ -9,6 +9,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { decodeVars, PacketReader, parseContentLength, ProtocolError, type ReaderLimits } from '../src/protocol/index.js';
 import { LIMITS, run, type Run } from './helpers/reader-run.js';
+import { oracleDecode } from './helpers/vars-oracle.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 400);
 const params = { numRuns: RUNS, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) };
@@ -356,6 +357,37 @@ test('decodeVars on a block that is a view into a larger buffer never reads the 
         if (!(error instanceof ProtocolError)) throw error;
       }
     }),
+    params,
+  );
+  t.pass();
+});
+
+test('decodeVars decodes and refuses exactly as binary-parser reads the format: random, lying and truncated blocks, any max-vars', (t) => {
+  const same = (block: Buffer, maxVars: number) => {
+    const expected = oracleDecode(block, maxVars);
+    let actual: ReturnType<typeof oracleDecode>;
+    try {
+      const v = decodeVars(block, maxVars);
+      actual = { keys: [...v.keys], values: [...v.values] };
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      actual = { error: error.message };
+    }
+    if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new Error(`decodeVars ${JSON.stringify(actual)} vs binary-parser ${JSON.stringify(expected)}`);
+  };
+  fc.assert(
+    fc.property(requestVars, fc.nat(), fc.integer({ min: 0, max: 0xffff }), fc.nat(), fc.integer({ min: 1, max: 40 }), (vars, which, newLength, cut, maxVars) => {
+      const honest = encodeBlock(vars);
+      fc.pre(honest.length <= 0xffff);
+      same(honest, maxVars);
+      const lying = lie(honest, vars, which, newLength);
+      same(lying, maxVars);
+      same(lying.subarray(0, cut % (lying.length + 1)), maxVars);
+    }),
+    params,
+  );
+  fc.assert(
+    fc.property(bytes(200), fc.integer({ min: 1, max: 40 }), (block, maxVars) => same(block, maxVars)),
     params,
   );
   t.pass();
