@@ -165,6 +165,9 @@ function guardedHeader(name: 'setHeader' | 'appendHeader'): Method {
   };
 }
 
+const guardedSetHeader = guardedHeader('setHeader');
+const guardedAppendHeader = guardedHeader('appendHeader');
+
 /** writeHead: also covers a status message with CR/LF (also set as res.statusMessage) and a bad status code. */
 function guardedWriteHead(this: ServerResponse, ...args: unknown[]): unknown {
   try {
@@ -235,13 +238,13 @@ export function buildResponse(req: IncomingMessage, socket: Socket, sendDate: bo
   res.shouldKeepAlive = false;
   res.sendDate = sendDate;
   res.removeHeader('transfer-encoding');
-  const own = (name: string, value: unknown) => Object.defineProperty(res, name, { value, configurable: true, writable: true });
-  own('_storeHeader', storeCleanHeader);
-  own('setHeader', guardedHeader('setHeader'));
-  own('appendHeader', guardedHeader('appendHeader'));
-  own('writeHead', guardedWriteHead);
-  (res as unknown as Guarded)[kLog] = log;
+  // Own properties, as Express swaps the prototype; plain assignments of functions made once.
   const r = res as unknown as Record<string, unknown>;
+  r._storeHeader = storeCleanHeader;
+  r.setHeader = guardedSetHeader;
+  r.appendHeader = guardedAppendHeader;
+  r.writeHead = guardedWriteHead;
+  (res as unknown as Guarded)[kLog] = log;
   r.writeContinue = noInterimResponse;
   r.writeProcessing = noInterimResponse;
   r.writeEarlyHints = noInterimResponse;
