@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getPacket } from '../bridge/request.js';
+import type { Outcome } from './counters.js';
 import type { RequestRecord } from './record.js';
 
 /** Response head as Node wrote it (a private field, stable since Node 0.x). */
@@ -55,6 +56,25 @@ function httpVar(req: IncomingMessage, name: string): string | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * The cheap half of startRecord, for when no request can be logged: what the counters need,
+ * without building the record.
+ */
+export function startOutcome(req: IncomingMessage, res: ServerResponse): () => Outcome {
+  const startHr = performance.now();
+  const socket = req.socket;
+  const writtenBefore = socket?.bytesWritten ?? 0;
+  return () => {
+    const raw = (res as unknown as Record<symbol, Buffer | undefined>)[kRaw] && headOf(res) === '' ? rawAnswer(res) : undefined;
+    return {
+      status: raw ? raw.status : res.statusCode,
+      durationUs: Math.round((performance.now() - startHr) * 1000),
+      tx: (socket?.bytesWritten ?? 0) - writtenBefore,
+      ioError: !raw && !res.writableFinished,
+    };
+  };
 }
 
 /**

@@ -42,19 +42,32 @@ export function newCounters(): RequestCounters {
   };
 }
 
+/** What the counters need of one finished request: a RequestRecord has it, and so has the cheaper Outcome. */
+export interface Outcome {
+  status: number;
+  durationUs: number;
+  /** Bytes sent: head and body. */
+  tx: number;
+  ioError: boolean;
+}
+
 export function countRequest(c: RequestCounters, r: RequestRecord): void {
+  countOutcome(c, { status: r.status, durationUs: r.durationUs, tx: r.rsize + r.hsize, ioError: r.ioError });
+}
+
+export function countOutcome(c: RequestCounters, o: Outcome): void {
   c.requests++;
-  c.tx += r.rsize + r.hsize;
-  c.runningTimeUs += r.durationUs;
-  c.avgRtUs = c.requests === 1 ? r.durationUs : Math.round((c.avgRtUs + r.durationUs) / 2);
-  const cls = Math.floor(r.status / 100) - 1;
+  c.tx += o.tx;
+  c.runningTimeUs += o.durationUs;
+  c.avgRtUs = c.requests === 1 ? o.durationUs : Math.round((c.avgRtUs + o.durationUs) / 2);
+  const cls = Math.floor(o.status / 100) - 1;
   if (cls >= 0 && cls < 5) c.byClass[cls]++;
-  const seconds = r.durationUs / 1e6;
-  let bucket = LATENCY_BUCKETS.findIndex((bound) => seconds <= bound);
-  if (bucket === -1) bucket = LATENCY_BUCKETS.length;
+  const seconds = o.durationUs / 1e6;
+  let bucket = 0;
+  while (bucket < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[bucket]) bucket++;
   c.latency[bucket]++;
-  c.latencySumUs += r.durationUs;
-  if (r.ioError) c.ioErrors++;
+  c.latencySumUs += o.durationUs;
+  if (o.ioError) c.ioErrors++;
 }
 
 /**

@@ -46,12 +46,18 @@ export class Inflight {
     return this.running.size;
   }
 
-  track(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * Count `res` as running until it closes. `onClose` runs first when it does (the request's
+   * log line and counters), before onDone may end a stopping worker: one 'close' listener for
+   * both, as every listener costs on every request.
+   */
+  track(req: IncomingMessage, res: ServerResponse, onClose?: () => void): void {
     const entry: Running = { id: this.nextId++, method: req.method ?? '-', uri: req.url ?? '-', start: Date.now() };
     this.running.add(entry);
     this.options.onStart?.(entry);
     const timer = this.options.harakiri > 0 ? setTimeout(() => this.harakiri(req, res), this.options.harakiri * 1000) : undefined;
     res.once('close', () => {
+      onClose?.();
       if (timer) clearTimeout(timer);
       this.running.delete(entry);
       this.done++;

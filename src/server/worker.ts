@@ -4,8 +4,8 @@ import { AppLoadError, loadApp } from '../app/load.js';
 import { serveUwsgiConnection } from '../bridge/connection.js';
 import { openSync, writeSync } from 'node:fs';
 import { log, setLogWriter } from '../log.js';
-import { startRecord } from '../observability/capture.js';
-import { countRequest, newCounters } from '../observability/counters.js';
+import { startOutcome, startRecord } from '../observability/capture.js';
+import { countOutcome, countRequest, newCounters } from '../observability/counters.js';
 import { RequestLogger } from '../observability/request-logger.js';
 import { makeDispatcher } from './dispatch.js';
 import { Inflight } from './inflight.js';
@@ -154,18 +154,23 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     process.exit(APP_LOAD_FAILED);
   }
 
-  const track = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    // Counted and logged before Inflight's own 'close' listener runs: that one may end a
-    // stopping worker, and the last request must not be lost from the log and the counters.
-    const finish = startRecord(req, res, spec.id);
-    res.once('close', () => {
-      const record = finish({ requestCount: inflight.done + 1, globalCount: inflight.done + 1 });
-      if (spec.requestLog.memoryReport) record.rss = process.memoryUsage.rss();
-      countRequest(counters, record);
-      requestLog.log(record);
-    });
-    inflight.track(req, res);
-  };
+  // Counted and logged in Inflight's 'close' listener before its own bookkeeping: that may end a
+  // stopping worker, and the last request must not be lost from the log and the counters.
+  const track = requestLog.enabled
+    ? (req: http.IncomingMessage, res: http.ServerResponse) => {
+        const finish = startRecord(req, res, spec.id);
+        inflight.track(req, res, () => {
+          const record = finish({ requestCount: inflight.done + 1, globalCount: inflight.done + 1 });
+          if (spec.requestLog.memoryReport) record.rss = process.memoryUsage.rss();
+          countRequest(counters, record);
+          requestLog.log(record);
+        });
+      }
+    : // No request can be logged (--disable-logging without log-* filters): counters only.
+      (req: http.IncomingMessage, res: http.ServerResponse) => {
+        const finish = startOutcome(req, res);
+        inflight.track(req, res, () => countOutcome(counters, finish()));
+      };
   const dispatch = makeDispatcher(app, log, track, () => counters.exceptions++);
   const connectionOptions = {
     bufferSize: spec.bufferSize,
