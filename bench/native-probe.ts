@@ -1,0 +1,159 @@
+// How close the native fast path gets to the C ceiling, before any of nuwsgi runs on it: a
+// minimal responder (2 processes, the addon on one shared listening unix socket, a fixed
+// "Hello, World!" answer and end()) against bench/ceiling.c, both behind the bench's nginx with
+// uwsgi_pass, measured with wrk, alternated so both see the same machine. Reports req/s and the
+// backend's CPU per request (/proc utime + stime of the serving processes / requests).
+//
+//   npx tsc -p . && node dist/bench/native-probe.js [rounds=2] [seconds=5]
+//
+// Internal modes (spawned by itself): --serve SOCKET N  (binds, forks N --child processes),
+// --child (serves the listening socket inherited as fd 3).
+
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startBackend } from './lib/backend.js';
+import { startBenchNginx } from './lib/nginx.js';
+import { cpuSeconds, sum } from './lib/proc.js';
+import { buildCeiling, repoRoot, sleep, waitServing, writePayloads } from './lib/setup.js';
+import { startStack, type RunningStack } from './lib/stacks.js';
+import { wrk } from './lib/wrk.js';
+
+const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nHello, World!\n');
+const PROCESSES = 2;
+
+interface Binding {
+  createAcceptor(fd: number, callbacks: object, options?: object): object;
+  write(acc: object, id: number, data: Uint8Array): number;
+  end(acc: object, id: number): boolean;
+  destroy(acc: object, id: number): boolean;
+  stats(acc: object): { accepted: number; open: number; dropped: number };
+}
+
+function loadAddon(): Binding {
+  const file = path.join(repoRoot(), 'native/build/Release/nuwsgi_native.node');
+  return createRequire(import.meta.url)(file) as Binding;
+}
+
+/** A worker: the addon on fd 3, every connection answered and ended in onConnection. */
+function child(): void {
+  const b = loadAddon();
+  let acc: object;
+  acc = b.createAcceptor(
+    3,
+    {
+      onConnection(id: number) {
+        if (b.write(acc, id, RESPONSE) !== 0 || !b.end(acc, id)) b.destroy(acc, id);
+      },
+      onWritable() {},
+      onPeerClose() {},
+      onClosed() {},
+    },
+    { backlog: 1024 },
+  );
+  process.on('SIGTERM', () => process.exit(0));
+  process.send?.('ready');
+}
+
+/** The leader: binds the socket (as nuwsgi's master does) and forks the workers on it. */
+async function serve(sock: string, n: number): Promise<void> {
+  const createServerHandle = (net as unknown as { _createServerHandle(a: string, p: number, t: number): { fd: number } | number })._createServerHandle;
+  const handle = createServerHandle(sock, -1, -1);
+  if (typeof handle === 'number') throw new Error(`bind ${sock}: ${handle}`);
+  chmodSync(sock, 0o666);
+  const self = fileURLToPath(import.meta.url);
+  const children = Array.from({ length: n }, () => spawn(process.execPath, [self, '--child'], { stdio: ['ignore', 'inherit', 'inherit', handle.fd, 'ipc'] }));
+  await Promise.all(children.map((c) => new Promise((r) => c.once('message', r))));
+  process.stderr.write(`native-probe: ${n} processes on ${sock}\n`);
+  process.on('SIGTERM', () => {
+    children.forEach((c) => c.kill('SIGTERM'));
+    process.exit(0);
+  });
+}
+
+async function startNativeProbe(root: string): Promise<RunningStack> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nuwsgi-native-probe-'));
+  chmodSync(dir, 0o755); // nginx's workers run as nobody
+  const sock = path.join(dir, 'app.sock');
+  const backend = await startBackend({
+    cmd: process.execPath,
+    args: [path.join(root, 'dist/bench/native-probe.js'), '--serve', sock, String(PROCESSES)],
+    ready: /native-probe: \d+ processes/,
+    stopSignal: 'SIGTERM',
+    signalGroup: true,
+  });
+  const nginx = await startBenchNginx({ locations: `location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:${sock}; }` }, PROCESSES);
+  return {
+    id: 'c-ceiling', // the RunningStack type knows the bench's stacks only; this one is measured here alone
+    nginx,
+    workers: () => backend.workers(),
+    backendPid: backend.pid,
+    output: () => backend.output(),
+    async stop() {
+      await nginx.stop();
+      await backend.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Sample {
+  label: string;
+  rps: number;
+  requests: number;
+  errors: number;
+  cpuUsPerRequest: number;
+}
+
+async function measure(label: string, stack: RunningStack, seconds: number): Promise<Sample> {
+  await waitServing(stack, '/hello');
+  await wrk({ url: stack.nginx.baseUrl + '/hello', seconds: 1, connections: 64, threads: 2 }); // warm up
+  const pids = stack.workers();
+  const cpu0 = sum(pids.map(cpuSeconds));
+  const r = await wrk({ url: stack.nginx.baseUrl + '/hello', seconds, connections: 64, threads: 2 });
+  const cpu = sum(pids.map(cpuSeconds)) - cpu0;
+  return { label, rps: r.rps, requests: r.requests, errors: r.errors, cpuUsPerRequest: (cpu / r.requests) * 1e6 };
+}
+
+async function main(): Promise<void> {
+  const rounds = Number(process.argv[2] ?? 2);
+  const seconds = Number(process.argv[3] ?? 5);
+  const root = repoRoot();
+  loadAddon(); // fail here, clearly, when it is not built
+  const ctx = { root, workers: PROCESSES, nginxWorkers: PROCESSES, ceilingBin: buildCeiling(root), payloadDir: await writePayloads(root) };
+  const samples: Sample[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const which of ['native probe', 'C ceiling']) {
+      const stack = which === 'native probe' ? await startNativeProbe(root) : await startStack('c-ceiling', 'bench', ctx);
+      try {
+        await sleep(200);
+        const s = await measure(which, stack, seconds);
+        samples.push(s);
+        console.log(`round ${round}  ${which.padEnd(12)}  ${s.rps.toFixed(0).padStart(7)} req/s  ${s.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/request (backend)  ${s.errors ? `${s.errors} errors` : ''}`);
+      } finally {
+        await stack.stop();
+      }
+    }
+  }
+  for (const label of ['native probe', 'C ceiling']) {
+    const mine = samples.filter((s) => s.label === label);
+    const rps = sum(mine.map((s) => s.rps)) / mine.length;
+    const cpu = sum(mine.map((s) => s.cpuUsPerRequest)) / mine.length;
+    console.log(`mean  ${label.padEnd(12)}  ${rps.toFixed(0).padStart(7)} req/s  ${cpu.toFixed(1).padStart(5)} µs CPU/request`);
+  }
+}
+
+if (process.argv[2] === '--child') child();
+else if (process.argv[2] === '--serve') void serve(process.argv[3], Number(process.argv[4]));
+else
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
