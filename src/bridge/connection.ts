@@ -22,6 +22,11 @@ export interface ConnectionOptions {
    */
   maxConnections?: number;
   /**
+   * Connections the worker holds that are not counted yet: the native acceptor's, waiting for
+   * their first bytes. --max-connections counts them too.
+   */
+  waiting?: (() => number)[];
+  /**
    * ms allowed for the whole header block (counted from the accept, however the bytes trickle
    * in), then between reads while the body arrives.
    */
@@ -42,8 +47,13 @@ export interface ConnectionOptions {
  * Serve one uwsgi connection: read one packet, hand Node's own req/res to the app, close when
  * the response is done. An invalid packet closes this connection only, with one log line.
  */
-export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions): void {
+export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions, head?: Buffer): void {
   if (!admit(socket, options)) return;
+  // Bytes already read from this connection elsewhere (the native acceptor's first read): they
+  // come first, before the 'data' listener below starts the flow.
+  const headLength = head?.length ?? 0;
+  if (head && headLength > 0) socket.unshift(head);
+  const received = () => headLength + socket.bytesRead;
   let req: IncomingMessage | undefined;
   let res: ServerResponse | undefined;
   let discardBody = false;
@@ -109,7 +119,8 @@ export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions)
     // The whole packet is read and the answer is with the kernel ('finish' follows the write
     // callback): nothing is left unread to turn the close into a reset, so close now, as uWSGI
     // does. A FIN-and-linger here costs a shutdown, a poll change, a read and a timer per request.
-    if (reader.finished) return void socket.destroy();
+    // Next tick, not inside the write callback that emitted 'finish' (see whole-packet.ts).
+    if (reader.finished) return void process.nextTick(destroySocket, socket);
     // The app answered without reading the whole body: read the rest and drop it, so the front
     // end never sees a reset while it is still sending (Node's http does the same: req._dump()).
     discardBody = true;
@@ -129,7 +140,7 @@ export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions)
     // uWSGI closes silently here; say why, since a slow or stuck front end is worth knowing about.
     options.log(
       `uwsgi header block not received within socket-timeout (${options.socketTimeoutMs / 1000}s)` +
-        (socket.bytesRead > 0 ? ` (${socket.bytesRead} bytes received)` : '') +
+        (received() > 0 ? ` (${received()} bytes received)` : '') +
         ' -- closing connection',
     );
     socket.destroy();
@@ -156,13 +167,15 @@ export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions)
     }
   });
   // The app asked for more body (or the rest is being discarded): the front end is on the clock again.
+  // A 'resume' scheduled before a pause still fires after it (Readable's resume_ runs a tick
+  // later): only a socket that really flows again is waiting on the front end.
   socket.on('resume', () => {
-    if (reader.headerComplete && !reader.finished) socket.setTimeout(options.socketTimeoutMs);
+    if (reader.headerComplete && !reader.finished && !socket.isPaused()) socket.setTimeout(options.socketTimeoutMs);
   });
   socket.on('end', () => {
-    if (!reader.headerComplete && !reader.finished && socket.bytesRead > 0) {
+    if (!reader.headerComplete && !reader.finished && received() > 0) {
       // A connect-and-close with no bytes is a liveness probe; a partial packet is worth a line.
-      options.log(`uwsgi connection closed by the peer after ${socket.bytesRead} bytes, before the header block was complete -- closing connection`);
+      options.log(`uwsgi connection closed by the peer after ${received()} bytes, before the header block was complete -- closing connection`);
     } else if (req && !reader.finished && !discardBody) {
       options.log(`${peer()}: the peer closed the connection with ${reader.remainingBody} body bytes missing -- request aborted`);
     }
@@ -182,6 +195,10 @@ export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions)
       req.destroy(aborted());
     }
   });
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }
 
 /** The error http.Server destroys an incomplete request with when its client goes away. */
@@ -217,7 +234,9 @@ export function admit(socket: Socket, options: ConnectionOptions): boolean {
   let gate = gates.get(options);
   if (!gate) gates.set(options, (gate = { open: 0, refused: 0, full: false }));
   const g = gate;
-  if (g.open >= max) {
+  let waiting = 0;
+  for (const count of options.waiting ?? []) waiting += count();
+  if (g.open + waiting >= max) {
     g.refused++;
     if (!g.full) {
       g.full = true;
