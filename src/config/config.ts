@@ -16,6 +16,8 @@ export interface Config {
   limitPost: number;
   /** --max-connections: open uwsgi connections per worker, 0 for no limit. */
   maxConnections: number;
+  /** --native-io: the native acceptor on uwsgi sockets, when built. */
+  nativeIo: boolean;
   harakiri: number;
   workerReloadMercy: number;
   readyTimeout: number;
@@ -79,6 +81,7 @@ export function resolveConfig(raw: RawOptions): Config {
     socketTimeout: single<number>(raw, 'socket-timeout')!,
     limitPost: single<number>(raw, 'limit-post')!,
     maxConnections: single<number>(raw, 'max-connections')!,
+    nativeIo: single<boolean>(raw, 'native-io')!,
     harakiri: single<number>(raw, 'harakiri')!,
     workerReloadMercy: single<number>(raw, 'worker-reload-mercy')!,
     readyTimeout: single<number>(raw, 'ready-timeout')!,

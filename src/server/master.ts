@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { log, setLogWriter } from '../log.js';
 import { LogSink } from '../observability/log-sink.js';
 import { Observatory } from '../observability/observatory.js';
+import { ADDON_PATH, loadNative } from '../native/binding.js';
 import { VERSION } from '../version.js';
 import { MasterFifo } from './fifo.js';
 import { chownPath, dropPrivileges } from './identity.js';
@@ -47,6 +48,8 @@ export class Master {
   private readonly slotReplacement = new Map<number, Promise<boolean>>();
   private quickDeaths = 0;
   private booting = true;
+  /** Whether workers serve uwsgi sockets through the native acceptor (decided once, at boot). */
+  private nativeIo = false;
   private stopping = false;
   private reloading = false;
   private paused = false;
@@ -99,6 +102,7 @@ export class Master {
     else if (process.getuid?.() === 0) log('*** WARNING: you are running nuwsgi as root !!! (use the --uid flag) ***');
     log(`your mercy for graceful operations on workers is ${c.workerReloadMercy} seconds`);
     log(`*** Operational MODE: preforking (${plural(c.processes, 'worker')}) ***`);
+    this.nativeIo = this.chooseIo();
     log(`spawned nuwsgi master process (pid: ${process.pid})`);
     this.installSignals();
 
@@ -123,6 +127,19 @@ export class Master {
     this.startControls();
     this.supervisor = setInterval(() => this.supervise(), HEARTBEAT_MS);
     log(`nuwsgi is ready: ${this.listeners.map((l) => `${l.kind}://${l.name}`).join(', ')}`);
+  }
+
+  /** One line on how uwsgi sockets are served: the native acceptor if built and wanted. */
+  private chooseIo(): boolean {
+    if (!this.listeners.some((l) => l.kind === 'uwsgi')) return false;
+    if (!this.config.nativeIo) {
+      log('uwsgi sockets: pure TypeScript path (--no-native-io)');
+      return false;
+    }
+    const { binding, error } = loadNative();
+    if (binding) log(`uwsgi sockets: native acceptor (${ADDON_PATH})`);
+    else log(`uwsgi sockets: pure TypeScript path; the native acceptor is not available: ${error}`);
+    return Boolean(binding);
   }
 
   /** uWSGI refuses a backlog the kernel would silently cut; so does nuwsgi, but clamps its own default. */
@@ -174,6 +191,7 @@ export class Master {
         socketTimeout: c.socketTimeout,
         limitPost: c.limitPost,
         maxConnections: c.maxConnections,
+        nativeIo: this.nativeIo,
         harakiri: c.harakiri,
         mercy: c.workerReloadMercy,
         // Staggered so workers started together do not all recycle together.

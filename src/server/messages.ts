@@ -37,6 +37,8 @@ export interface WorkerSpec {
   /** --limit-post and --max-connections, applied per connection in the worker (0: off). */
   limitPost: number;
   maxConnections: number;
+  /** Serve uwsgi sockets through the native acceptor (the master checked that it loads). */
+  nativeIo: boolean;
   harakiri: number;
   /** Seconds a worker left without its master may spend draining (--worker-reload-mercy). */
   mercy: number;

@@ -9,6 +9,8 @@ import { countOutcome, countRequest, newCounters } from '../observability/counte
 import { RequestLogger } from '../observability/request-logger.js';
 import { makeDispatcher } from './dispatch.js';
 import { Inflight } from './inflight.js';
+import { NativeUwsgiListener } from './native-listener.js';
+import { loadNative } from '../native/binding.js';
 import { HEARTBEAT_MS, WORKER_SPEC_ENV, type MasterMessage, type WorkerMessage, type WorkerSpec } from './messages.js';
 
 /** uWSGI's exit code for "the app could not be loaded". */
@@ -28,7 +30,7 @@ function send(message: WorkerMessage): void {
  */
 export async function runWorker(spec: WorkerSpec): Promise<void> {
   const started = performance.now();
-  const servers: net.Server[] = [];
+  const servers: (net.Server | NativeUwsgiListener)[] = [];
   let stopping = false;
 
   const counters = newCounters();
@@ -183,10 +185,17 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     dispatch,
   };
 
+  const native = spec.nativeIo ? loadNative().binding : undefined;
   await Promise.all(
     spec.listeners.map(
       (listener) =>
         new Promise<void>((resolve, reject) => {
+          if (native && listener.kind === 'uwsgi') {
+            // The acceptor polls the inherited fd itself: no net.Server, no listen().
+            servers.push(new NativeUwsgiListener(native, listener.fd, listener.backlog, connectionOptions));
+            openServers++;
+            return resolve();
+          }
           const server =
             listener.kind === 'uwsgi'
               ? net.createServer((socket) => serveUwsgiConnection(socket, connectionOptions))

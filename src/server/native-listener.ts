@@ -1,0 +1,114 @@
+import { closeSync } from 'node:fs';
+import net from 'node:net';
+import { admit, serveUwsgiConnection, type ConnectionOptions } from '../bridge/connection.js';
+import { LiteSocket, type Transport } from '../bridge/lite-socket.js';
+import { readWholePacket, serveWholeRequest } from '../bridge/whole-packet.js';
+import type { Acceptor, NativeBinding } from '../native/binding.js';
+
+/** One connection held by the acceptor, as the LiteSocket's transport. */
+class NativeTransport implements Transport {
+  constructor(
+    private readonly binding: NativeBinding,
+    private readonly acceptor: Acceptor,
+    private readonly id: number,
+  ) {}
+  write(chunks: Buffer[]): number {
+    return this.binding.write(this.acceptor, this.id, chunks);
+  }
+  end(): boolean {
+    return this.binding.end(this.acceptor, this.id);
+  }
+  destroy(): void {
+    this.binding.destroy(this.acceptor, this.id);
+  }
+  watch(): void {
+    this.binding.watch(this.acceptor, this.id);
+  }
+}
+
+/**
+ * A uwsgi socket served through the native acceptor. A connection whose first read holds one
+ * whole, ordinary request is served on a LiteSocket (whole-packet.ts); any other (a ping, a
+ * packet still arriving, a body to stream, an upgrade, an invalid packet) is released to a
+ * net.Socket with the bytes already read and served by connection.ts, exactly as without the
+ * addon. Quacks like the net.Server it replaces for the worker: close(callback) stops accepting
+ * and calls back once every connection it made has closed.
+ */
+export class NativeUwsgiListener {
+  private readonly acceptor: Acceptor;
+  private readonly open = new Map<number, LiteSocket>();
+  /** Connections handed to net.Sockets, still open. */
+  private released = 0;
+  private closing?: () => void;
+
+  constructor(
+    private readonly binding: NativeBinding,
+    private readonly fd: number,
+    backlog: number,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.acceptor = binding.createAcceptor(fd, {
+      onConnection: (id, data) => this.onConnection(id, data),
+      onWritable: (id) => this.open.get(id)?.transportFlushed(),
+      onPeerClose: (id, errno) => this.open.get(id)?.transportClosed(errno ? Object.assign(new Error(`read E${errno}`), { errno: -errno }) : undefined),
+      onClosed: (id) => this.open.get(id)?.transportClosed(),
+    }, { backlog });
+    if (options.maxConnections) (options.waiting ??= []).push(() => this.waiting());
+  }
+
+  /** Connections the acceptor holds that JavaScript has not been given yet (--max-connections). */
+  private waiting(): number {
+    return Math.max(0, this.binding.stats(this.acceptor).open - this.open.size);
+  }
+
+  private onConnection(id: number, data: Buffer): void {
+    const request = data.length > 0 ? readWholePacket(data, this.options) : undefined;
+    if (!request) return this.release(id, data);
+    const socket = new LiteSocket(new NativeTransport(this.binding, this.acceptor, id), data.length);
+    // In `open` before admit(): waiting() must not count this one twice.
+    this.open.set(id, socket);
+    socket.once('close', () => {
+      this.open.delete(id);
+      this.maybeClosed();
+    });
+    // --max-connections counts these too; a refusal (503) is written through the same socket.
+    if (admit(socket as unknown as net.Socket, this.options)) serveWholeRequest(socket, request, this.options);
+  }
+
+  /** The streaming path, from the bytes already read. */
+  private release(id: number, data: Buffer): void {
+    const fd = this.binding.release(this.acceptor, id);
+    if (fd < 0) return;
+    const socket = new net.Socket({ fd, readable: true, writable: true });
+    this.released++;
+    socket.once('close', () => {
+      this.released--;
+      this.maybeClosed();
+    });
+    serveUwsgiConnection(socket, this.options, data);
+  }
+
+  /**
+   * Stop accepting and close this worker's copy of the listening fd, as net.Server.close()
+   * does: once every worker has, connects are refused at once (nginx passes them on) instead of
+   * queueing on a socket nobody accepts from any more.
+   */
+  close(callback: () => void): void {
+    this.binding.close(this.acceptor);
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    this.closing = callback;
+    this.maybeClosed();
+  }
+
+  private maybeClosed(): void {
+    if (this.closing && this.open.size === 0 && this.released === 0) {
+      const callback = this.closing;
+      this.closing = undefined;
+      callback();
+    }
+  }
+}
