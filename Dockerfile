@@ -1,12 +1,17 @@
 # nuwsgi and an app in a small image: build with the dev tools, run with production deps only,
 # as the unprivileged `node` user. docker-compose.yml runs it next to nginx.
 FROM node:20-alpine AS build
+# node-gyp's toolchain, for the native acceptor (build stage only).
+RUN apk add --no-cache python3 make g++
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 # --ignore-scripts: `prepare` builds, and the sources are not here yet.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY src ./src
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+COPY native ./native
+COPY scripts/build-native.mjs ./scripts/
+# The native acceptor: if it cannot be built, the image still works on the TypeScript path.
+RUN node scripts/build-native.mjs && mkdir -p native/build/Release && npx tsc -p tsconfig.json && npm prune --omit=dev
 
 FROM node:20-alpine
 ENV NODE_ENV=production
@@ -14,6 +19,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/native/build/Release ./native/build/Release
 COPY bin ./bin
 # The app: replace with your own (and its node_modules).
 COPY examples/demo ./examples/demo
