@@ -54,9 +54,11 @@ export class LiteSocket extends Duplex {
   private timeoutMs = 0;
 
   constructor(private readonly transport: Transport, bytesRead: number) {
+    // The read side stays open and silent, as a front end's connection does while it waits for
+    // the answer (nginx never half-closes). Not `readable: false`: on-finished, and so Express 5's
+    // body-parser, would take the request for read already and skip its body.
     super({ allowHalfOpen: true, autoDestroy: false, emitClose: true, decodeStrings: true });
     this.bytesRead = bytesRead;
-    this.push(null);
   }
 
   get remoteAddress(): string | undefined {

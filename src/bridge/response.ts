@@ -55,13 +55,23 @@ function verdict(name: unknown, value: unknown, status: number): 'drop' | 'keep'
   return 'keep';
 }
 
+/** Node's header map rebuilt through the public API, should its private symbol ever go. */
+function headerMap(res: ServerResponse): Record<string, [string, unknown]> {
+  const map: Record<string, [string, unknown]> = {};
+  for (const name of res.getHeaderNames()) map[name] = [name, res.getHeader(name)];
+  return map;
+}
+
 /** The headers in any shape `_storeHeader` gets, without what the uwsgi hop must not carry. */
 function cleanHeaders(res: ServerResponse, headers: unknown): unknown {
-  // Node's own map (setHeader, or writeHead after setHeader): edit it through the public API.
-  for (const name of res.getHeaderNames()) {
-    const v = verdict(name, res.getHeader(name), res.statusCode);
+  // Node's own map (setHeader, or writeHead after setHeader), keyed by lower-case name: only
+  // the names verdict() may act on are looked at, and edits go through the public API.
+  const map = kOutHeaders ? ((res as unknown as Record<symbol, Record<string, [string, unknown]> | null>)[kOutHeaders] ?? undefined) : headerMap(res);
+  for (const name in map) {
+    if (name !== 'content-length' && !HOP_HEADERS.has(name)) continue;
+    const v = verdict(name, map[name][1], res.statusCode);
     if (v === 'drop') res.removeHeader(name);
-    else if (v !== 'keep') res.setHeader(name, v);
+    else if (v !== 'keep') res.setHeader(map[name][0], v);
   }
   if (headers === null || typeof headers !== 'object') return headers;
   // That map again: already clean.

@@ -120,46 +120,17 @@ export class PacketReader {
   private onHeader(bytes: Buffer): void {
     const header: PacketHeader = { modifier1: bytes[0], datasize: bytes.readUInt16LE(1), modifier2: bytes[3] };
     this.header = header;
-    if (header.modifier1 === MODIFIER_PING) {
-      if (header.datasize === 0) return this.ping();
-    } else if (header.modifier1 !== MODIFIER_HTTP && header.modifier1 !== MODIFIER_HTTP_STRIP_SCRIPT_NAME) {
-      return this.fail(
-        new ProtocolError(
-          `unsupported uwsgi modifier1 ${header.modifier1} (first bytes ${bytes.toString('hex')}; ` +
-            `is this an HTTP client on the uwsgi socket? use --http-socket for HTTP, or nginx uwsgi_modifier1 0)`,
-        ),
-      );
-    } else if (header.datasize === 0) {
-      return this.fail(new ProtocolError('empty uwsgi request: the var block has size 0'));
-    }
-    if (header.datasize > this.limits.bufferSize) {
-      return this.fail(
-        new ProtocolError(
-          `uwsgi var block of ${header.datasize} bytes exceeds buffer-size ${this.limits.bufferSize}`,
-          // A ping client speaks uwsgi, not HTTP: it gets no HTTP error response.
-          header.modifier1 === MODIFIER_PING ? undefined : 431,
-          'buffer-size',
-        ),
-      );
-    }
+    if (header.modifier1 === MODIFIER_PING && header.datasize === 0) return this.ping();
+    const error = headerError(header, bytes, this.limits);
+    if (error) return this.fail(error);
     this.state = State.Block;
   }
 
   private onBlock(bytes: Buffer): void {
     if (this.header!.modifier1 === MODIFIER_PING) return this.ping();
-    let vars: UwsgiVars;
-    let bodyLength: number;
-    try {
-      vars = decodeVars(bytes, this.limits.maxVars);
-      bodyLength = parseContentLength(vars.get('CONTENT_LENGTH'));
-    } catch (error) {
-      return this.fail(error as ProtocolError);
-    }
-    const limitPost = this.limits.limitPost ?? 0;
-    if (limitPost > 0 && bodyLength > limitPost) {
-      // uWSGI: "Invalid (too big) CONTENT_LENGTH. skip." -- here with an answer the client can read.
-      return this.fail(new ProtocolError(`CONTENT_LENGTH ${bodyLength} exceeds limit-post ${limitPost}`, 413, 'limit-post'));
-    }
+    const block = readRequestBlock(bytes, this.limits);
+    if (block instanceof ProtocolError) return this.fail(block);
+    const { vars, bodyLength } = block;
     this.bodyRemaining = bodyLength;
     this.state = State.Body;
     this.events.onRequest(this.header!, vars, bodyLength);
@@ -180,4 +151,65 @@ export class PacketReader {
     this.abort();
     this.events.onError(error);
   }
+}
+
+/** A packet's 4-byte header judged (a ping without a block is the caller's): why to refuse it, or undefined. */
+function headerError(header: PacketHeader, bytes: Buffer, limits: ReaderLimits): ProtocolError | undefined {
+  if (header.modifier1 !== MODIFIER_PING && header.modifier1 !== MODIFIER_HTTP && header.modifier1 !== MODIFIER_HTTP_STRIP_SCRIPT_NAME) {
+    return new ProtocolError(
+      `unsupported uwsgi modifier1 ${header.modifier1} (first bytes ${bytes.subarray(0, HEADER_SIZE).toString('hex')}; ` +
+        `is this an HTTP client on the uwsgi socket? use --http-socket for HTTP, or nginx uwsgi_modifier1 0)`,
+    );
+  }
+  if (header.modifier1 !== MODIFIER_PING && header.datasize === 0) return new ProtocolError('empty uwsgi request: the var block has size 0');
+  if (header.datasize > limits.bufferSize) {
+    return new ProtocolError(
+      `uwsgi var block of ${header.datasize} bytes exceeds buffer-size ${limits.bufferSize}`,
+      // A ping client speaks uwsgi, not HTTP: it gets no HTTP error response.
+      header.modifier1 === MODIFIER_PING ? undefined : 431,
+      'buffer-size',
+    );
+  }
+  return undefined;
+}
+
+/** A request's var block decoded and judged: its vars and body length, or why to refuse it. */
+function readRequestBlock(bytes: Buffer, limits: ReaderLimits): { vars: UwsgiVars; bodyLength: number } | ProtocolError {
+  let vars: UwsgiVars;
+  let bodyLength: number;
+  try {
+    vars = decodeVars(bytes, limits.maxVars);
+    bodyLength = parseContentLength(vars.get('CONTENT_LENGTH'));
+  } catch (error) {
+    return error as ProtocolError;
+  }
+  const limitPost = limits.limitPost ?? 0;
+  if (limitPost > 0 && bodyLength > limitPost) {
+    // uWSGI: "Invalid (too big) CONTENT_LENGTH. skip." -- here with an answer the client can read.
+    return new ProtocolError(`CONTENT_LENGTH ${bodyLength} exceeds limit-post ${limitPost}`, 413, 'limit-post');
+  }
+  return { vars, bodyLength };
+}
+
+/** One whole request packet in one buffer: PacketReader's rules, none of its streaming. */
+export interface WholePacket {
+  header: PacketHeader;
+  vars: UwsgiVars;
+  /** The body: `data` after the var block, exactly CONTENT_LENGTH bytes (empty when none). */
+  body: Buffer;
+}
+
+/**
+ * `data` as one complete, valid request packet with nothing after it, judged by the same rules
+ * as PacketReader; undefined for anything else (a ping, a refusal, a packet still arriving, bytes
+ * after it), which the streaming reader is then to read and answer.
+ */
+export function parseWholePacket(data: Buffer, limits: ReaderLimits): WholePacket | undefined {
+  if (data.length < HEADER_SIZE) return undefined;
+  const header: PacketHeader = { modifier1: data[0], datasize: data[1] | (data[2] << 8), modifier2: data[3] };
+  const end = HEADER_SIZE + header.datasize;
+  if (header.modifier1 === MODIFIER_PING || end > data.length || headerError(header, data, limits)) return undefined;
+  const block = readRequestBlock(data.subarray(HEADER_SIZE, end), limits);
+  if (block instanceof ProtocolError || end + block.bodyLength !== data.length) return undefined;
+  return { header, vars: block.vars, body: data.subarray(end) };
 }
