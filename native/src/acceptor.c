@@ -51,9 +51,18 @@ typedef struct conn {
   int events; /* what the poll currently waits for */
   uint64_t accepted_at;
   struct conn *prev, *next; /* the pending list, in accept order */
-  char *q; /* bytes the kernel did not take yet: q[qoff, qlen) */
-  size_t qoff, qlen, qcap;
+  /* What the kernel did not take yet: the caller's own buffers, held by napi references (no copy:
+   * a 1 MiB response would otherwise be copied once more than libuv's own streams do). */
+  struct seg *segs;
+  uint32_t seg_head, seg_count, seg_cap;
+  size_t qbytes;
 } conn_t;
+
+typedef struct seg {
+  napi_ref ref; /* keeps the JS buffer (and so base) alive until written */
+  char *base;
+  size_t len;
+} seg_t;
 
 typedef struct slot {
   conn_t *conn;
@@ -218,6 +227,8 @@ static void pending_remove(conn_t *c) {
   if (!a->pending_head) uv_timer_stop(&a->pending_timer);
 }
 
+static void queue_clear(conn_t *c);
+
 static void on_conn_poll_closed(uv_handle_t *h) {
   conn_t *c = h->data;
   acceptor_t *a = c->acc;
@@ -236,8 +247,7 @@ static void conn_dispose(conn_t *c, int close_fd) {
   s->next_free = a->free_head;
   a->free_head = c->id & SLOT_MASK;
   a->open--;
-  free(c->q);
-  c->q = NULL;
+  queue_clear(c);
   c->state = C_DEAD;
   if (c->has_poll) uv_close((uv_handle_t *)&c->poll, on_conn_poll_closed);
   if (close_fd) close(c->fd);
@@ -250,7 +260,7 @@ static void conn_dispose(conn_t *c, int close_fd) {
 
 static void on_conn_poll(uv_poll_t *h, int status, int events);
 
-static size_t queued(const conn_t *c) { return c->qlen - c->qoff; }
+static size_t queued(const conn_t *c) { return c->qbytes; }
 
 /* One poll per connection: readable while pending or watched, writable while bytes are queued. */
 static int conn_update_poll(conn_t *c) {
@@ -274,28 +284,39 @@ static int conn_update_poll(conn_t *c) {
 
 /* ------------------------------------------------------------------ writing */
 
-static int queue_append(conn_t *c, const char *p, size_t n) {
-  if (c->qoff > 0 && c->qlen + n > c->qcap) { /* reuse the flushed front before growing */
-    memmove(c->q, c->q + c->qoff, queued(c));
-    c->qlen -= c->qoff;
-    c->qoff = 0;
+/* Hold the rest of a JS buffer for a later write. */
+static int queue_append(conn_t *c, napi_value value, char *base, size_t len) {
+  if (c->seg_count == c->seg_cap) {
+    uint32_t cap = c->seg_cap ? c->seg_cap * 2 : 8;
+    seg_t *segs = realloc(c->segs, cap * sizeof *segs);
+    if (!segs) return -ENOMEM;
+    c->segs = segs;
+    c->seg_cap = cap;
   }
-  if (c->qlen + n > c->qcap) {
-    size_t cap = c->qcap ? c->qcap : 16384;
-    while (cap < c->qlen + n) cap *= 2;
-    char *q = realloc(c->q, cap);
-    if (!q) return -ENOMEM;
-    c->q = q;
-    c->qcap = cap;
-  }
-  memcpy(c->q + c->qlen, p, n);
-  c->qlen += n;
+  seg_t *g = &c->segs[c->seg_count];
+  if (napi_create_reference(c->acc->env, value, 1, &g->ref) != napi_ok) return -ENOMEM;
+  g->base = base;
+  g->len = len;
+  c->seg_count++;
+  c->qbytes += len;
   return 0;
+}
+
+/* Let go of every held buffer (written, or dropped with the connection). */
+static void queue_clear(conn_t *c) {
+  acceptor_t *a = c->acc;
+  for (uint32_t i = c->seg_head; i < c->seg_count; i++) {
+    if (!a->env_gone) napi_delete_reference(a->env, c->segs[i].ref);
+  }
+  free(c->segs);
+  c->segs = NULL;
+  c->seg_head = c->seg_count = c->seg_cap = 0;
+  c->qbytes = 0;
 }
 
 /* writev until done or EAGAIN; what the kernel did not take goes to the queue.
  * Returns the bytes queued (0 = all written now) or -errno. */
-static ssize_t conn_writev(conn_t *c, struct iovec *iov, int n) {
+static ssize_t conn_writev(conn_t *c, struct iovec *iov, napi_value *values, int n) {
   int i = 0;
   if (queued(c) == 0) {
     while (i < n) {
@@ -314,7 +335,8 @@ static ssize_t conn_writev(conn_t *c, struct iovec *iov, int n) {
     if (i == n) return 0;
   }
   for (; i < n; i++) {
-    int r = queue_append(c, iov[i].iov_base, iov[i].iov_len);
+    if (iov[i].iov_len == 0) continue;
+    int r = queue_append(c, values[i], iov[i].iov_base, iov[i].iov_len);
     if (r < 0) return r;
   }
   int r = conn_update_poll(c);
@@ -324,18 +346,34 @@ static ssize_t conn_writev(conn_t *c, struct iovec *iov, int n) {
 
 /* Writes queued bytes. Returns 0 when drained, 1 when some remain, -errno on failure. */
 static int conn_flush(conn_t *c) {
-  while (queued(c) > 0) {
-    ssize_t w = write(c->fd, c->q + c->qoff, queued(c));
+  acceptor_t *a = c->acc;
+  struct iovec iov[STACK_IOV];
+  while (c->seg_head < c->seg_count) {
+    int n = 0;
+    for (uint32_t i = c->seg_head; i < c->seg_count && n < STACK_IOV; i++, n++) {
+      iov[n].iov_base = c->segs[i].base;
+      iov[n].iov_len = c->segs[i].len;
+    }
+    ssize_t w = writev(c->fd, iov, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
       return -errno;
     }
-    c->qoff += (size_t)w;
+    c->qbytes -= (size_t)w;
+    while (w > 0) {
+      seg_t *g = &c->segs[c->seg_head];
+      if ((size_t)w < g->len) {
+        g->base += w;
+        g->len -= (size_t)w;
+        break;
+      }
+      w -= (ssize_t)g->len;
+      if (!a->env_gone) napi_delete_reference(a->env, g->ref);
+      c->seg_head++;
+    }
   }
-  free(c->q); /* a drained queue gives its memory back: most connections never queue again */
-  c->q = NULL;
-  c->qoff = c->qlen = c->qcap = 0;
+  queue_clear(c); /* a drained queue gives its memory back: most connections never queue again */
   return 0;
 }
 
@@ -647,21 +685,32 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
   bool is_array = false;
   napi_is_array(env, argv[2], &is_array);
   struct iovec stack_iov[STACK_IOV], *iov = stack_iov;
+  napi_value stack_values[STACK_IOV], *values = stack_values;
   uint32_t n = 1;
   if (is_array) {
     napi_get_array_length(env, argv[2], &n);
-    if (n > STACK_IOV && !(iov = malloc(n * sizeof *iov))) return make_int(env, -ENOMEM);
-  }
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value v = argv[2];
-    if (is_array) napi_get_element(env, argv[2], i, &v);
-    if (napi_get_buffer_info(env, v, &iov[i].iov_base, &iov[i].iov_len) != napi_ok) {
-      if (iov != stack_iov) free(iov);
-      return throw_type(env, "write: data must be a Buffer, a Uint8Array or an array of them");
+    if (n > STACK_IOV) {
+      iov = malloc(n * sizeof *iov);
+      values = malloc(n * sizeof *values);
+      if (!iov || !values) {
+        free(iov);
+        free(values);
+        return make_int(env, -ENOMEM);
+      }
     }
   }
-  ssize_t r = conn_writev(c, iov, (int)n);
-  if (iov != stack_iov) free(iov);
+  bool bad = false;
+  for (uint32_t i = 0; i < n && !bad; i++) {
+    values[i] = argv[2];
+    if (is_array) napi_get_element(env, argv[2], i, &values[i]);
+    bad = napi_get_buffer_info(env, values[i], &iov[i].iov_base, &iov[i].iov_len) != napi_ok;
+  }
+  ssize_t r = bad ? 0 : conn_writev(c, iov, values, (int)n);
+  if (iov != stack_iov) {
+    free(iov);
+    free(values);
+  }
+  if (bad) return throw_type(env, "write: data must be a Buffer, a Uint8Array or an array of them");
   return make_int(env, r);
 }
 

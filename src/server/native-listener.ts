@@ -5,6 +5,13 @@ import { LiteSocket, type Transport } from '../bridge/lite-socket.js';
 import { readWholePacket, serveWholeRequest } from '../bridge/whole-packet.js';
 import type { Acceptor, NativeBinding } from '../native/binding.js';
 
+/**
+ * The most the acceptor's first read takes. A request whose body is in by then (nginx writes the
+ * header block and a buffered body at once; a unix socket holds about 208 KiB) is served from that
+ * one read: a 100 KiB upload costs no streaming. Larger bodies are streamed on a net.Socket.
+ */
+const FIRST_READ_BYTES = 256 * 1024;
+
 /** One connection held by the acceptor, as the LiteSocket's transport. */
 class NativeTransport implements Transport {
   constructor(
@@ -52,7 +59,7 @@ export class NativeUwsgiListener {
       onWritable: (id) => this.open.get(id)?.transportFlushed(),
       onPeerClose: (id, errno) => this.open.get(id)?.transportClosed(errno ? Object.assign(new Error(`read E${errno}`), { errno: -errno }) : undefined),
       onClosed: (id) => this.open.get(id)?.transportClosed(),
-    }, { backlog });
+    }, { backlog, readSize: FIRST_READ_BYTES });
     if (options.maxConnections) (options.waiting ??= []).push(() => this.waiting());
   }
 
