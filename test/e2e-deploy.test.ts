@@ -401,8 +401,9 @@ test('a connection that reaches a stopping server is refused, not queued and res
   const port = await freePort();
   const a = await startBare(['--socket', `127.0.0.1:${port}`, '--processes', '1', path.join(FIXTURE_APPS, 'fw-deploy.mjs')]);
   t.teardown(() => shutdown(a));
-  const busy = uwsgiOnce(port, '/work?ms=1500');
+  // After ready: until a worker listens, the bound socket refuses connects.
   await a.waitFor(/nuwsgi is ready/);
+  const busy = uwsgiOnce(port, '/work?ms=1500');
   await sleep(200);
   const stopped = a.stop('SIGTERM', 15_000);
   await a.waitFor(/worker 1 \(pid: \d+\) stopped accepting, 1 request in flight/);

@@ -175,8 +175,10 @@ export default function app(req, res) {
       req.resume();
       say(`start n=${n} pid=${process.pid}`);
       setTimeout(() => {
-        say(`end n=${n} pid=${process.pid}`);
         reply();
+        // After the reply: "end" means the response is with the kernel, so a worker killed
+        // after this line has still answered (the SIGKILL test relies on it).
+        say(`end n=${n} pid=${process.pid}`);
       }, Number(url.searchParams.get('ms') ?? 200));
       return;
     }
