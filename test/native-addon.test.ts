@@ -6,47 +6,19 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { ADDON_PATH, loadNative, type Acceptor, type AcceptorHandlers, type AcceptorOptions, type NativeBinding } from '../src/native/binding.js';
 import { uwsgiPacket } from './helpers/uwsgi-packet.js';
 
-interface Callbacks {
-  onConnection(id: number, data: Buffer): void;
-  onWritable(id: number): void;
-  onPeerClose(id: number, errno: number): void;
-  onClosed(id: number): void;
-}
-interface Options {
-  pendingMs?: number;
-  maxBatch?: number;
-  readSize?: number;
-  backlog?: number;
-}
-type Acceptor = object & { readonly brand?: 'acceptor' };
-interface Binding {
-  createAcceptor(fd: number, callbacks: Callbacks, options?: Options): Acceptor;
-  write(acc: Acceptor, id: number, data: Uint8Array | Uint8Array[]): number;
-  end(acc: Acceptor, id: number): boolean;
-  destroy(acc: Acceptor, id: number): boolean;
-  watch(acc: Acceptor, id: number): boolean;
-  release(acc: Acceptor, id: number): number;
-  close(acc: Acceptor): void;
-  stats(acc: Acceptor): { accepted: number; open: number; dropped: number };
-}
-
-const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/build/Release/nuwsgi_native.node');
-let binding: Binding | undefined;
-let loadError = '';
-try {
-  binding = createRequire(import.meta.url)(ADDON) as Binding;
-} catch (e) {
-  loadError = (e as Error).message.split('\n')[0];
-}
+// The binding's types and loader are the ones nuwsgi itself uses (src/native/binding.ts).
+type Callbacks = AcceptorHandlers;
+type Options = AcceptorOptions;
+type Binding = NativeBinding;
+const { binding, error: loadError } = loadNative();
 
 /** The binding, or a failure naming the build command: a missing addon is never a silent skip. */
 function addon(): Binding {
@@ -571,7 +543,7 @@ test('an exception thrown by a callback is an uncaught exception, not lost', (t)
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const script = `
     const net = require('node:net');
-    const b = require(${JSON.stringify(ADDON)});
+    const b = require(${JSON.stringify(ADDON_PATH)});
     const h = net._createServerHandle(${JSON.stringify(path.join(dir, 's.sock'))}, -1, -1);
     let acc;
     acc = b.createAcceptor(h.fd, {

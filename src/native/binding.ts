@@ -35,16 +35,19 @@ export type Acceptor = object & { readonly __acceptor: unique symbol };
 export interface NativeBinding {
   createAcceptor(listenFd: number, handlers: AcceptorHandlers, options?: AcceptorOptions): Acceptor;
   /** writev; the bytes still queued (0: all with the kernel) or -errno. */
-  write(acceptor: Acceptor, id: number, chunks: Buffer | Buffer[]): number;
+  write(acceptor: Acceptor, id: number, chunks: Uint8Array | Uint8Array[]): number;
   /** Close after the queue drains; true when closed now. */
   end(acceptor: Acceptor, id: number): boolean;
-  destroy(acceptor: Acceptor, id: number): void;
-  watch(acceptor: Acceptor, id: number): void;
+  /** Close now, dropping what is queued; false for an unknown id. */
+  destroy(acceptor: Acceptor, id: number): boolean;
+  /** Report the peer closing through onPeerClose; false for an unknown or ending id. */
+  watch(acceptor: Acceptor, id: number): boolean;
   /** Stop managing the connection without closing it: its fd, for a net.Socket. */
   release(acceptor: Acceptor, id: number): number;
   /** Stop accepting (the listening fd stays open: the master owns it). */
   close(acceptor: Acceptor): void;
-  stats(acceptor: Acceptor): { accepted: number; open: number };
+  /** Connections accepted, open now (waiting for data or held by JavaScript), and dropped before sending anything. */
+  stats(acceptor: Acceptor): { accepted: number; open: number; dropped: number };
 }
 
 /** Where the build puts the addon, seen from this file compiled (dist/src/native/). */
