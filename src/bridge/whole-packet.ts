@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseWholePacket, type WholePacket } from '../protocol/reader.js';
 import type { ConnectionOptions } from './connection.js';
 import type { LiteSocket } from './lite-socket.js';
@@ -40,8 +40,13 @@ export function serveWholeRequest(socket: LiteSocket, request: WholePacket, opti
   req.push(null);
   options.dispatch(req, res);
   // An answer still to come (an async handler): learn if the front end goes away meanwhile, as
-  // a net.Socket's read side would tell.
-  if (!res.writableEnded) socket.watchPeer();
+  // a net.Socket's read side would tell. From the next turn of the loop on: an app that answers
+  // within this one (after reading its body, a few ticks from now) needs no poll on the fd.
+  if (!res.writableEnded) setImmediate(watchUnlessAnswered, socket, res);
+}
+
+function watchUnlessAnswered(socket: LiteSocket, res: ServerResponse): void {
+  if (!res.writableEnded && !socket.destroyed) socket.watchPeer();
 }
 
 function destroySocket(socket: LiteSocket): void {
