@@ -217,7 +217,7 @@ async function main(): Promise<void> {
   }
 
   if (o.memory) {
-    for (const id of ['nuwsgi-uwsgi', 'nuwsgi-http', 'node-cluster', 'uwsgi-python'] as StackId[]) {
+    for (const id of ['nuwsgi-uwsgi', 'nuwsgi-uwsgi-ts', 'nuwsgi-http', 'node-cluster', 'uwsgi-python'] as StackId[]) {
       if (!o.stacks.includes(id)) continue;
       log(`memory: 64 MiB each way through ${id}`);
       const stack = await startStack(id, 'bench', ctx);

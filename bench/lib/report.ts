@@ -81,6 +81,7 @@ export function cell(r: Results, w: WorkloadId, s: StackId): Cell | undefined {
 
 const SHORT: Record<StackId, string> = {
   'nuwsgi-uwsgi': 'nuwsgi uwsgi_pass',
+  'nuwsgi-uwsgi-ts': 'nuwsgi uwsgi_pass, pure TS',
   'nuwsgi-http': 'nuwsgi http-socket',
   'node-cluster': 'node:http cluster',
   'uwsgi-python': 'uWSGI + Python',
@@ -147,6 +148,24 @@ function cpuRatios(r: Results): string {
     lines.push(`| ${w.label} | ${f(ratio(get('nuwsgi-uwsgi'), get('c-ceiling')))} | ${f(ratio(get('nuwsgi-uwsgi'), get('uwsgi-python')))} | ${f(ratio(get('nuwsgi-http'), get('node-cluster')))} |`);
   }
   return lines.join('\n');
+}
+
+/** The native acceptor against nuwsgi's own pure TypeScript uwsgi path, in the same run. */
+function nativeGain(r: Results): string {
+  const lines = [
+    '| workload | req/s: native ÷ pure TS | CPU per request: native ÷ pure TS | pure TS ÷ C ceiling (req/s) | pure TS ÷ uWSGI + Python (req/s) |',
+    '|---|---:|---:|---:|---:|',
+  ];
+  let any = false;
+  for (const w of WORKLOADS) {
+    const get = (s: StackId) => cell(r, w.id, s);
+    const n = get('nuwsgi-uwsgi');
+    const t = get('nuwsgi-uwsgi-ts');
+    if (!n || !t) continue;
+    any = true;
+    lines.push(`| ${w.label} | ${fmtRatio(ratio(n.rps, t.rps))} | ${fmtRatio(ratio(n.cpuUs, t.cpuUs))} | ${fmtRatio(ratio(t.rps, get('c-ceiling')?.rps))} | ${fmtRatio(ratio(t.rps, get('uwsgi-python')?.rps))} |`);
+  }
+  return any ? lines.join('\n') : '_the pure TypeScript stack was not run_';
 }
 
 function memoryTable(r: Results): string {
@@ -224,6 +243,10 @@ Backend CPU per request, nuwsgi ÷ peer (lower is better; 1.00 = as cheap as the
 
 ${cpuRatios(r)}
 
+The native acceptor (\`nuwsgi uwsgi_pass\`) against the pure TypeScript uwsgi path (\`--no-native-io\`), same run:
+
+${nativeGain(r)}
+
 ## Latency: p50 / p99 (ms)
 
 ${matrix(r, 'workload', (c) => `${ms(c.p50)} / ${ms(c.p99)}`)}
@@ -264,6 +287,7 @@ ${interference(r)}
 
 const COLORS: Record<StackId, string> = {
   'nuwsgi-uwsgi': '#1f77b4',
+  'nuwsgi-uwsgi-ts': '#9ecae1',
   'nuwsgi-http': '#6baed6',
   'node-cluster': '#2ca02c',
   'uwsgi-python': '#ff7f0e',

@@ -1,4 +1,5 @@
-// The six stacks of issue 8, each started by the bench itself behind the same nginx.
+// The six stacks of issue 8, and nuwsgi's uwsgi path without its native acceptor, each started
+// by the bench itself behind the same nginx.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { chmodSync } from 'node:fs';
 import os from 'node:os';
@@ -7,7 +8,7 @@ import { startBackend, type Backend } from './backend.js';
 import { startBenchNginx, type BenchNginx } from './nginx.js';
 import { freePort } from '../../test/helpers/nginx.js';
 
-export type StackId = 'nuwsgi-uwsgi' | 'nuwsgi-http' | 'node-cluster' | 'uwsgi-python' | 'c-ceiling' | 'nginx';
+export type StackId = 'nuwsgi-uwsgi' | 'nuwsgi-uwsgi-ts' | 'nuwsgi-http' | 'node-cluster' | 'uwsgi-python' | 'c-ceiling' | 'nginx';
 export type AppId = 'bench' | 'express';
 
 export interface BenchContext {
@@ -41,7 +42,8 @@ export interface StackInfo {
 }
 
 export const STACKS: StackInfo[] = [
-  { id: 'nuwsgi-uwsgi', label: 'nuwsgi, uwsgi_pass (unix)', path: 'uwsgi', apps: ['bench', 'express'] },
+  { id: 'nuwsgi-uwsgi', label: 'nuwsgi, uwsgi_pass (unix), native acceptor', path: 'uwsgi', apps: ['bench', 'express'] },
+  { id: 'nuwsgi-uwsgi-ts', label: 'nuwsgi, uwsgi_pass (unix), pure TypeScript (--no-native-io)', path: 'uwsgi', apps: ['bench', 'express'] },
   { id: 'nuwsgi-http', label: 'nuwsgi --http-socket, proxy_pass keepalive', path: 'http', apps: ['bench', 'express'] },
   { id: 'node-cluster', label: 'node:http cluster, proxy_pass keepalive', path: 'http', apps: ['bench', 'express'] },
   { id: 'uwsgi-python', label: 'uWSGI 2.0 + Python, uwsgi_pass (unix)', path: 'uwsgi', apps: ['bench'] },
@@ -104,13 +106,16 @@ export async function startStack(id: StackId, app: AppId, ctx: BenchContext): Pr
   const nuwsgi = path.join(ctx.root, 'bin/nuwsgi.js');
   const nodeArgs = ctx.nuwsgiNodeArgs ?? [];
   switch (id) {
-    case 'nuwsgi-uwsgi': {
+    case 'nuwsgi-uwsgi':
+    case 'nuwsgi-uwsgi-ts': {
       const dir = await socketDir();
       const sock = path.join(dir, 'app.sock');
+      const io = id === 'nuwsgi-uwsgi' ? '--native-io' : '--no-native-io';
       const backend = await startBackend({
         cmd: process.execPath,
-        args: [...nodeArgs, nuwsgi, '--socket', sock, '--chmod-socket=666', '--processes', n, '--disable-logging', appFile(ctx, app)],
-        ready: /nuwsgi is ready/,
+        args: [...nodeArgs, nuwsgi, '--socket', sock, '--chmod-socket=666', io, '--processes', n, '--disable-logging', appFile(ctx, app)],
+        // Which path serves is part of the result: a missing addon must not pass for the native path.
+        ready: id === 'nuwsgi-uwsgi' ? /uwsgi sockets: native acceptor[^]*nuwsgi is ready/ : /nuwsgi is ready/,
         stopSignal: 'SIGTERM',
       });
       return withNginx(id, ctx, backend, { locations: UWSGI_LOCATION(sock) }, () => rm(dir, { recursive: true, force: true }));

@@ -21,7 +21,7 @@ export interface Workload {
   stacks: StackId[];
 }
 
-const ALL: StackId[] = ['nuwsgi-uwsgi', 'nuwsgi-http', 'node-cluster', 'uwsgi-python', 'c-ceiling', 'nginx'];
+const ALL: StackId[] = ['nuwsgi-uwsgi', 'nuwsgi-uwsgi-ts', 'nuwsgi-http', 'node-cluster', 'uwsgi-python', 'c-ceiling', 'nginx'];
 
 export const WORKLOADS: Workload[] = [
   { id: 'hello', label: 'hello world', app: 'bench', method: 'GET', path: '/hello', connections: 64, expect: (b) => b.toString() === 'Hello, World!\n', stacks: ALL },
@@ -35,10 +35,10 @@ export const WORKLOADS: Workload[] = [
     // The peers' workers are synchronous: uWSGI + Python answers 2 / 50 ms at most, queueing the
     // rest, hence the long client timeout. The C responder and nginx have no such route.
     id: 'async', label: '200 concurrent 50 ms async', app: 'bench', method: 'GET', path: '/sleep', connections: 200, timeout: '20s',
-    expect: (b) => b.toString() === 'Hello, World!\n', stacks: ['nuwsgi-uwsgi', 'nuwsgi-http', 'node-cluster', 'uwsgi-python'],
+    expect: (b) => b.toString() === 'Hello, World!\n', stacks: ['nuwsgi-uwsgi', 'nuwsgi-uwsgi-ts', 'nuwsgi-http', 'node-cluster', 'uwsgi-python'],
   },
   {
     id: 'express', label: 'Express: GET /users/:id, res.json', app: 'express', method: 'GET', path: '/users/42', connections: 64,
-    expect: (b) => JSON.parse(b.toString()).id === 42, stacks: ['nuwsgi-uwsgi', 'nuwsgi-http', 'node-cluster'],
+    expect: (b) => JSON.parse(b.toString()).id === 42, stacks: ['nuwsgi-uwsgi', 'nuwsgi-uwsgi-ts', 'nuwsgi-http', 'node-cluster'],
   },
 ];
