@@ -1,4 +1,6 @@
+import os from 'node:os';
 import { Duplex } from 'node:stream';
+import util from 'node:util';
 
 /**
  * Where a LiteSocket's bytes go: one accepted connection owned by the native acceptor (see
@@ -16,11 +18,12 @@ export interface Transport {
   watch(): void;
 }
 
-const EPIPE = 32;
+const { EPIPE } = os.constants.errno;
 
-function errnoError(errno: number): NodeJS.ErrnoException {
-  const code = errno === EPIPE ? 'EPIPE' : errno === 104 ? 'ECONNRESET' : `E${errno}`;
-  return Object.assign(new Error(`write ${code}`), { code, errno: -errno, syscall: 'write' });
+/** The error a net.Socket would give for a positive errno from the transport (EPIPE, ECONNRESET, ...). */
+export function errnoError(errno: number, syscall: 'read' | 'write'): NodeJS.ErrnoException {
+  const code = util.getSystemErrorName(-errno);
+  return Object.assign(new Error(`${syscall} ${code}`), { code, errno: -errno, syscall });
 }
 
 interface AddressCache {
@@ -102,7 +105,7 @@ export class LiteSocket extends Duplex {
     if (this.pendingWrite) {
       const cb = this.pendingWrite;
       this.pendingWrite = undefined;
-      cb(error ?? errnoError(EPIPE));
+      cb(error ?? errnoError(EPIPE, 'write'));
     }
     this.destroy(error);
   }
@@ -130,7 +133,7 @@ export class LiteSocket extends Duplex {
   private send(buffers: Buffer[], size: number, cb: (error?: Error | null) => void): void {
     this.touch();
     const queued = this.transport.write(buffers);
-    if (queued < 0) return cb(errnoError(-queued));
+    if (queued < 0) return cb(errnoError(-queued, 'write'));
     this.written += size;
     if (queued === 0) return cb();
     this.pendingWrite = cb;

@@ -1,7 +1,7 @@
 import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { admit, serveUwsgiConnection, type ConnectionOptions } from '../bridge/connection.js';
-import { LiteSocket, type Transport } from '../bridge/lite-socket.js';
+import { errnoError, LiteSocket, type Transport } from '../bridge/lite-socket.js';
 import { readWholePacket, serveWholeRequest } from '../bridge/whole-packet.js';
 import type { Acceptor, NativeBinding } from '../native/binding.js';
 
@@ -57,7 +57,7 @@ export class NativeUwsgiListener {
     this.acceptor = binding.createAcceptor(fd, {
       onConnection: (id, data) => this.onConnection(id, data),
       onWritable: (id) => this.open.get(id)?.transportFlushed(),
-      onPeerClose: (id, errno) => this.open.get(id)?.transportClosed(errno ? Object.assign(new Error(`read E${errno}`), { errno: -errno }) : undefined),
+      onPeerClose: (id, errno) => this.open.get(id)?.transportClosed(errno ? errnoError(errno, 'read') : undefined),
       onClosed: (id) => this.open.get(id)?.transportClosed(),
     }, { backlog, readSize: FIRST_READ_BYTES });
     if (options.maxConnections) (options.waiting ??= []).push(() => this.waiting());
