@@ -24,6 +24,20 @@ export function closeConnection(socket: Socket, lingerMs: number, capMs = Math.m
   socket.resume();
 }
 
+/**
+ * Close a connection whose packet was read whole once its response has finished: nothing is left
+ * unread to turn the close into a reset, so no FIN-and-linger. On the next tick, not inside the
+ * write callback that emitted 'finish': a stream destroyed there fails its finish callbacks with
+ * freshly made errors (Writable's errorBuffer), a stack trace per request.
+ */
+export function closeAfterResponse(socket: { destroy(): void }): void {
+  process.nextTick(destroy, socket);
+}
+
+function destroy(socket: { destroy(): void }): void {
+  socket.destroy();
+}
+
 const kCap = Symbol('nuwsgi.discardCap');
 
 /** Destroy `socket` after `ms` unless it closes first (one cap per socket: the first one set wins). */

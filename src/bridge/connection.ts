@@ -5,7 +5,7 @@ import { ProtocolError } from '../protocol/errors.js';
 import { printable } from '../protocol/printable.js';
 import { PacketReader, type PacketHeader } from '../protocol/reader.js';
 import type { UwsgiVars } from '../protocol/vars.js';
-import { capLifetime, closeConnection, DISCARD_CAP_MS } from './close.js';
+import { capLifetime, closeAfterResponse, closeConnection, DISCARD_CAP_MS } from './close.js';
 import { rawResponse } from './raw-response.js';
 import { buildRequest, presentClientAddress } from './request.js';
 import { buildResponse } from './response.js';
@@ -117,10 +117,9 @@ export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions,
 
   function onResponseFinish(): void {
     // The whole packet is read and the answer is with the kernel ('finish' follows the write
-    // callback): nothing is left unread to turn the close into a reset, so close now, as uWSGI
-    // does. A FIN-and-linger here costs a shutdown, a poll change, a read and a timer per request.
-    // Next tick, not inside the write callback that emitted 'finish' (see whole-packet.ts).
-    if (reader.finished) return void process.nextTick(destroySocket, socket);
+    // callback): close now, as uWSGI does. A FIN-and-linger here costs a shutdown, a poll
+    // change, a read and a timer per request.
+    if (reader.finished) return closeAfterResponse(socket);
     // The app answered without reading the whole body: read the rest and drop it, so the front
     // end never sees a reset while it is still sending (Node's http does the same: req._dump()).
     discardBody = true;
@@ -195,10 +194,6 @@ export function serveUwsgiConnection(socket: Socket, options: ConnectionOptions,
       req.destroy(aborted());
     }
   });
-}
-
-function destroySocket(socket: Socket): void {
-  socket.destroy();
 }
 
 /** The error http.Server destroys an incomplete request with when its client goes away. */

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseWholePacket, type WholePacket } from '../protocol/reader.js';
+import { closeAfterResponse } from './close.js';
 import type { ConnectionOptions } from './connection.js';
 import type { LiteSocket } from './lite-socket.js';
 import { buildRequest, presentClientAddress } from './request.js';
@@ -28,10 +29,8 @@ export function serveWholeRequest(socket: LiteSocket, request: WholePacket, opti
   presentClientAddress(socket as never, vars);
   const req: IncomingMessage = buildRequest(socket as never, header, vars);
   const res = buildResponse(req, socket as never, false, options.log);
-  // Everything is written ('finish' follows the last write callback): close. On the next tick,
-  // not inside the write callback: a stream destroyed there fails its finish callbacks with
-  // freshly made errors (Writable's errorBuffer), a stack trace per request.
-  res.on('finish', () => process.nextTick(destroySocket, socket));
+  // Everything is written ('finish' follows the last write callback): close.
+  res.on('finish', () => closeAfterResponse(socket));
   socket.on('error', () => {
     // EPIPE/ECONNRESET from a front end that gave up; 'close' tells the response.
   });
@@ -47,8 +46,4 @@ export function serveWholeRequest(socket: LiteSocket, request: WholePacket, opti
 
 function watchUnlessAnswered(socket: LiteSocket, res: ServerResponse): void {
   if (!res.writableEnded && !socket.destroyed) socket.watchPeer();
-}
-
-function destroySocket(socket: LiteSocket): void {
-  socket.destroy();
 }
