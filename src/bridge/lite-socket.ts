@@ -83,7 +83,8 @@ export class LiteSocket extends Duplex {
     return this.written;
   }
   get readyState(): string {
-    return this.destroyed ? 'closed' : this.writable ? 'writeOnly' : 'closed';
+    // A destroyed stream is never writable.
+    return this.writable ? 'writeOnly' : 'closed';
   }
 
   address(): AddressCache {

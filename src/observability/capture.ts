@@ -25,6 +25,11 @@ function rawAnswer(res: ServerResponse): { status: number; head: string } | unde
   return { status: Number(/^HTTP\/\d\.\d (\d{3})/.exec(head)?.[1] ?? res.statusCode), head };
 }
 
+/** The server's own answer (harakiri's 504) when Node wrote no head, else undefined: Node's head rules. */
+function serverAnswer(res: ServerResponse): { status: number; head: string } | undefined {
+  return headOf(res) === '' ? rawAnswer(res) : undefined;
+}
+
 function headerLines(head: string): number {
   let n = 0;
   for (let i = head.indexOf('\r\n'); i !== -1; i = head.indexOf('\r\n', i + 2)) n++;
@@ -59,15 +64,15 @@ function httpVar(req: IncomingMessage, name: string): string | undefined {
 }
 
 /**
- * The cheap half of startRecord, for when no request can be logged: what the counters need,
- * without building the record.
+ * What the counters need of one request, without the record: all the worker builds when no
+ * request can be logged, and the part of startRecord that the counters share.
  */
 export function startOutcome(req: IncomingMessage, res: ServerResponse): () => Outcome {
   const startHr = performance.now();
   const socket = req.socket;
   const writtenBefore = socket?.bytesWritten ?? 0;
   return () => {
-    const raw = (res as unknown as Record<symbol, Buffer | undefined>)[kRaw] && headOf(res) === '' ? rawAnswer(res) : undefined;
+    const raw = serverAnswer(res);
     return {
       status: raw ? raw.status : res.statusCode,
       durationUs: Math.round((performance.now() - startHr) * 1000),
@@ -83,25 +88,23 @@ export function startOutcome(req: IncomingMessage, res: ServerResponse): () => O
  */
 export function startRecord(req: IncomingMessage, res: ServerResponse, wid: number): (counts: { requestCount: number; globalCount: number }) => RequestRecord {
   const startMs = Date.now();
-  const startHr = performance.now();
-  const socket = req.socket;
-  const writtenBefore = socket?.bytesWritten ?? 0;
+  const outcome = startOutcome(req, res);
   return ({ requestCount, globalCount }) => {
+    const { status, durationUs, tx: written, ioError } = outcome();
     const packet = getPacket(req);
-    // Node's head if it wrote one; else the server's own answer, if it gave one.
-    const raw = headOf(res) === '' ? rawAnswer(res) : undefined;
+    const socket = req.socket;
+    const raw = serverAnswer(res);
     const head = raw ? raw.head : headOf(res);
     const hsize = Buffer.byteLength(head, 'latin1');
-    const written = (socket?.bytesWritten ?? 0) - writtenBefore;
     const headers = req.headers;
     const rawHeaderCount = req.rawHeaders.length / 2;
     return {
       startMs,
-      durationUs: Math.round((performance.now() - startHr) * 1000),
+      durationUs,
       method: req.method ?? '',
       uri: req.url ?? '',
       proto: packet?.vars.get('SERVER_PROTOCOL') ?? `HTTP/${req.httpVersion}`,
-      status: raw ? raw.status : res.statusCode,
+      status,
       addr: socket?.remoteAddress ?? '',
       user: packet?.vars.get('REMOTE_USER') ?? '',
       host: packet ? (packet.vars.get('HTTP_HOST') ?? packet.vars.get('SERVER_NAME') ?? '') : (headers.host ?? ''),
@@ -120,7 +123,7 @@ export function startRecord(req: IncomingMessage, res: ServerResponse, wid: numb
       wid,
       requestCount,
       globalCount,
-      ioError: !raw && !res.writableFinished,
+      ioError,
       var: packet ? (name: string) => packet.vars.get(name) : (name: string) => httpVar(req, name),
       rss: 0,
       vsz: 0,
