@@ -191,15 +191,10 @@ async function main(): Promise<void> {
           const foreignShare = Math.max(0, (machine1.busy - machine0.busy - ours) / (machine1.total - machine0.total));
           const rawFile = `r${round + 1}-${w.id}-${unit.stack}.txt`;
           writeFileSync(path.join(rawDir, rawFile), r.raw);
+          const { raw: _raw, ...numbers } = r;
           const sample: Sample = {
             round: round + 1,
-            rps: r.rps,
-            requests: r.requests,
-            p50: r.p50,
-            p90: r.p90,
-            p99: r.p99,
-            errors: r.errors,
-            errorText: r.errorText,
+            ...numbers,
             rssKiB: workers.map(rssKiB),
             pssKiB: workers.map(pssKiB),
             backendCpuUsPerReq: backend.length ? (cpu / r.requests) * 1e6 : NaN,

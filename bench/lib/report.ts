@@ -8,16 +8,11 @@ import { GROWTH_LIMIT_MIB, type Transfer } from './memory.js';
 import { mean, median } from './proc.js';
 import { STACKS, stackInfo, type StackId } from './stacks.js';
 import { WORKLOADS, type WorkloadId } from './workloads.js';
+import type { WrkResult } from './wrk.js';
 
-export interface Sample {
+/** One round of one workload on one stack: wrk's numbers (not its raw report) and the bench's own. */
+export interface Sample extends Omit<WrkResult, 'raw'> {
   round: number;
-  rps: number;
-  requests: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  errors: number;
-  errorText: string;
   rssKiB: number[];
   pssKiB: number[];
   backendCpuUsPerReq: number;
