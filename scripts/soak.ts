@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startNginx } from '../test/helpers/nginx.js';
+import { readLog } from '../test/helpers/peers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -68,13 +69,7 @@ async function main(): Promise<number> {
     [path.join(ROOT, 'bin/nuwsgi.js'), '--socket', socket, '--chmod-socket=666', '--processes', String(PROCESSES), '--logto', logFile, path.join(ROOT, 'test/apps/hard-app.mjs')],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
-  const log = () => {
-    try {
-      return readFileSync(logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  };
+  const log = () => readLog(logFile);
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   const cleanup = async () => {
     await nginx?.stop();

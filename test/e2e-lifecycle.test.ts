@@ -7,32 +7,11 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { rawUwsgi } from './helpers/hardening.js';
 import { count, get, isNuwsgiWorker, retiredPids, runCli, servedBy, shutdown, spawnedWorkers, stack, tempDir, until } from './helpers/lifecycle.js';
 import { startNginx } from './helpers/nginx.js';
 import { FIXTURE_APPS, startServer } from './helpers/server.js';
 import { uwsgiPacket } from './helpers/uwsgi-packet.js';
-
-/** One raw exchange on a unix socket: write `bytes`, read until the server closes. */
-function rawUnix(socketPath: string, bytes: Buffer, timeoutMs = 10_000): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const sock = net.connect({ path: socketPath });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no close within ${timeoutMs} ms; got ${Buffer.concat(chunks).toString('hex')}`));
-    }, timeoutMs);
-    sock.on('connect', () => sock.write(bytes));
-    sock.on('data', (c: Buffer) => chunks.push(c));
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    sock.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks));
-    });
-  });
-}
 
 test.serial('chain reload under load: two SIGHUPs, no failed request, every worker replaced', async (t) => {
   const { server, nginx } = await stack(t, { app: 'life-app.mjs', args: ['--processes', '2'] });
@@ -347,6 +326,7 @@ test('socket files: a live server whose listen queue is full is not taken for a 
 test('ping: 64 00 00 00 is answered with exactly 64 00 00 01', async (t) => {
   const server = await startServer({ app: 'life-app.mjs' });
   t.teardown(() => shutdown(server));
-  const reply = await rawUnix(server.socket, Buffer.from([0x64, 0x00, 0x00, 0x00]));
+  const { reply, reset } = await rawUwsgi(server.socket, Buffer.from([0x64, 0x00, 0x00, 0x00]));
+  t.false(reset);
   t.is(reply.toString('hex'), '64000001');
 });

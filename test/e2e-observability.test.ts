@@ -33,6 +33,7 @@ import { JSON_LINE_FIELDS, LOG_FORMAT_VARIABLES } from '../src/observability/req
 import { shutdown, sleep, spawnedWorkers, tempDir, until } from './helpers/lifecycle.js';
 import { freePort, httpRequest, startNginx, type HttpResponse, type NginxInstance } from './helpers/nginx.js';
 import { startServer, type ServerInstance } from './helpers/server.js';
+import { parseHead, type Head } from './helpers/http-head.js';
 
 const MB = 1024 * 1024;
 
@@ -140,23 +141,6 @@ function parsePacket(buf: Buffer): Packet {
     pairs.push([k, v]);
   }
   return { datasize, pairs, get: (key) => [...pairs].reverse().find(([k]) => k === key)?.[1] };
-}
-
-interface Head {
-  status: number;
-  /** Header lines (no status line, no blank line). */
-  headers: number;
-  /** Bytes before the body: status line, headers, blank line. */
-  hsize: number;
-  rsize: number;
-  text: string;
-}
-
-function parseHead(buf: Buffer): Head {
-  const end = buf.indexOf('\r\n\r\n');
-  if (end < 0) throw new Error(`no end of head in ${JSON.stringify(buf.toString('latin1').slice(0, 300))}`);
-  const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
-  return { status: Number(lines[0].split(' ')[1]), headers: lines.length - 1, hsize: end + 4, rsize: buf.length - end - 4, text: buf.subarray(0, end + 4).toString('latin1') };
 }
 
 const exchangeAt = (proxy: Proxy, i: number) => ({ packet: parsePacket(Buffer.concat(proxy.exchanges[i].req)), head: parseHead(Buffer.concat(proxy.exchanges[i].res)) });

@@ -32,6 +32,7 @@ import {
   type DefaultLineOptions,
 } from '../src/observability/request-log.js';
 import { encodeVars } from './helpers/uwsgi-packet.js';
+import { parseHead } from './helpers/http-head.js';
 
 // ---------------------------------------------------------------- prerequisites
 
@@ -241,25 +242,6 @@ const BARE: Pairs = [
   ['SERVER_PORT', '80'],
 ];
 
-interface Response {
-  status: number;
-  headers: number;
-  hsize: number;
-  rsize: number;
-}
-
-function parseResponse(buf: Buffer): Response {
-  const end = buf.indexOf('\r\n\r\n');
-  if (end < 0) throw new Error(`no header end in ${JSON.stringify(buf.toString('latin1'))}`);
-  const head = buf.subarray(0, end).toString('latin1').split('\r\n');
-  return {
-    status: Number(head[0].split(' ')[1]),
-    headers: head.length - 1,
-    hsize: end + 4,
-    rsize: buf.length - (end + 4),
-  };
-}
-
 /**
  * The RequestRecord describing an exchange, filled the way uWSGI fills its request:
  * vars = keys + values (2 per pair), pktsize = datasize, host = HTTP_HOST else SERVER_NAME,
@@ -267,7 +249,7 @@ function parseResponse(buf: Buffer): Response {
  */
 function recordFor(ex: Exchange, pid: number, count: number, timing: { startMs: number; durationUs: number }): RequestRecord {
   const get = (k: string): string | undefined => ex.pairs.find(([key]) => key === k)?.[1];
-  const res = parseResponse(ex.response);
+  const res = parseHead(ex.response);
   return {
     startMs: timing.startMs,
     durationUs: timing.durationUs,

@@ -4,13 +4,13 @@
 // as nobody:nogroup, as nginx's do in the test harness (the app socket must be reachable: 0666).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './nginx.js';
-import { canConnect, livePeers, sleep } from './peers.js';
+import { canConnect, livePeers, readLog, sleep } from './peers.js';
 
 const BIN = '/usr/sbin/apache2';
 const MODULES = '/usr/lib/apache2/modules';
@@ -95,13 +95,7 @@ export async function startApache(opts: StartApacheOptions): Promise<ApacheInsta
   const confPath = path.join(dir, 'apache2.conf');
   const pidPath = path.join(dir, 'apache.pid');
   const errorLogPath = path.join(dir, 'error.log');
-  const errorLog = () => {
-    try {
-      return readFileSync(errorLogPath, 'utf8');
-    } catch {
-      return '';
-    }
-  };
+  const errorLog = () => readLog(errorLogPath);
   try {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();

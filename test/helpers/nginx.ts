@@ -7,14 +7,14 @@
 // (raw TCP bytes) for talking to it from the client side.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canConnect, livePeers, sleep } from './peers.js';
+import { canConnect, livePeers, readLog, sleep } from './peers.js';
 
 export interface StartNginxOptions {
   /** uwsgi_pass target, e.g. "unix:/tmp/x/app.sock" or "127.0.0.1:9000". */
@@ -105,13 +105,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<NginxInstance
   const confPath = path.join(dir, 'nginx.conf');
   const errorLogPath = path.join(dir, 'error.log');
   const pidPath = path.join(dir, 'nginx.pid');
-  const readErrorLog = () => {
-    try {
-      return readFileSync(errorLogPath, 'utf8');
-    } catch {
-      return '';
-    }
-  };
+  const readErrorLog = () => readLog(errorLogPath);
 
   try {
     for (let attempt = 1; ; attempt++) {

@@ -2,10 +2,19 @@
 // port, and making sure no peer outlives the test process.
 
 import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A log file's text so far; '' while it does not exist yet (or is gone). */
+export function readLog(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
