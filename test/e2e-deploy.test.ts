@@ -403,8 +403,8 @@ test('a connection that reaches a stopping server is refused, not queued and res
   t.teardown(() => shutdown(a));
   // After ready: until a worker listens, the bound socket refuses connects.
   await a.waitFor(/nuwsgi is ready/);
-  const busy = uwsgiOnce(port, '/work?ms=1500');
-  await sleep(200);
+  const busy = uwsgiOnce(port, '/work?ms=1500&announce');
+  await a.waitFor(/fw-deploy: \/work\?ms=1500&announce in flight/);
   const stopped = a.stop('SIGTERM', 15_000);
   await a.waitFor(/worker 1 \(pid: \d+\) stopped accepting, 1 request in flight/);
   const late = uwsgiOnce(port, '/work?ms=0');

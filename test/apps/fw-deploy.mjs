@@ -11,6 +11,9 @@ export default function app(req, res) {
       res.end(body);
     };
     const ms = Number(url.searchParams.get('ms') ?? 0);
+    // ?announce: a line in the server log once the request is in the app, for tests that must
+    // know a request is in flight before they act (a sleep is not enough on a loaded machine).
+    if (url.searchParams.has('announce')) console.log(`fw-deploy: ${req.url} in flight`);
     if (url.pathname === '/block') {
       // A stuck request: busy for `ms` (harakiri's business).
       const until = Date.now() + ms;
