@@ -22,51 +22,49 @@ import { cpuSeconds, sum } from './lib/proc.js';
 import { buildCeiling, repoRoot, sleep, waitServing, writePayloads } from './lib/setup.js';
 import { startStack, type RunningStack } from './lib/stacks.js';
 import { wrk } from './lib/wrk.js';
+import { ADDON_PATH, type Acceptor, type NativeBinding } from '../src/native/binding.js';
 
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nHello, World!\n');
 const PROCESSES = 2;
 
-interface Binding {
-  createAcceptor(fd: number, callbacks: object, options?: object): object;
-  write(acc: object, id: number, data: Uint8Array): number;
-  end(acc: object, id: number): boolean;
-  destroy(acc: object, id: number): boolean;
-  stats(acc: object): { accepted: number; open: number; dropped: number };
+function loadAddon(): NativeBinding {
+  return createRequire(import.meta.url)(ADDON_PATH) as NativeBinding;
 }
 
-function loadAddon(): Binding {
-  const file = path.join(repoRoot(), 'native/build/Release/nuwsgi_native.node');
-  return createRequire(import.meta.url)(file) as Binding;
-}
-
-/** A worker: the addon on fd 3, every connection answered and ended in onConnection. */
-function child(): void {
+/**
+ * A worker: the addon on fd 3, every connection answered and ended in onConnection. `pooled`:
+ * first reads land in a pool (setPool) as in nuwsgi, instead of a Buffer each.
+ */
+function child(pooled: boolean, exclusive: boolean): void {
   const b = loadAddon();
-  let acc: object;
+  let acc: Acceptor;
+  let pool = Buffer.allocUnsafeSlow(128 * 1024);
   acc = b.createAcceptor(
     3,
     {
-      onConnection(id: number) {
+      onConnection(id: number, data: Buffer | number, offset?: number) {
+        if (typeof data === 'number' && pool.length - offset! - data < 8192) b.setPool(acc, (pool = Buffer.allocUnsafeSlow(pool.length)));
         if (b.write(acc, id, RESPONSE) !== 0 || !b.end(acc, id)) b.destroy(acc, id);
       },
       onWritable() {},
       onPeerClose() {},
       onClosed() {},
     },
-    { backlog: 1024 },
+    { backlog: 1024, exclusive },
   );
+  if (pooled) b.setPool(acc, pool);
   process.on('SIGTERM', () => process.exit(0));
   process.send?.('ready');
 }
 
 /** The leader: binds the socket (as nuwsgi's master does) and forks the workers on it. */
-async function serve(sock: string, n: number): Promise<void> {
+async function serve(sock: string, n: number, flags: string[]): Promise<void> {
   const createServerHandle = (net as unknown as { _createServerHandle(a: string, p: number, t: number): { fd: number } | number })._createServerHandle;
   const handle = createServerHandle(sock, -1, -1);
   if (typeof handle === 'number') throw new Error(`bind ${sock}: ${handle}`);
   chmodSync(sock, 0o666);
   const self = fileURLToPath(import.meta.url);
-  const children = Array.from({ length: n }, () => spawn(process.execPath, [self, '--child'], { stdio: ['ignore', 'inherit', 'inherit', handle.fd, 'ipc'] }));
+  const children = Array.from({ length: n }, () => spawn(process.execPath, [self, '--child', ...flags], { stdio: ['ignore', 'inherit', 'inherit', handle.fd, 'ipc'] }));
   await Promise.all(children.map((c) => new Promise((r) => c.once('message', r))));
   process.stderr.write(`native-probe: ${n} processes on ${sock}\n`);
   process.on('SIGTERM', () => {
@@ -75,13 +73,13 @@ async function serve(sock: string, n: number): Promise<void> {
   });
 }
 
-async function startNativeProbe(root: string): Promise<RunningStack> {
+async function startNativeProbe(root: string, flags: string[]): Promise<RunningStack> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nuwsgi-native-probe-'));
   chmodSync(dir, 0o755); // nginx's workers run as nobody
   const sock = path.join(dir, 'app.sock');
   const backend = await startBackend({
     cmd: process.execPath,
-    args: [path.join(root, 'dist/bench/native-probe.js'), '--serve', sock, String(PROCESSES)],
+    args: [path.join(root, 'dist/bench/native-probe.js'), '--serve', sock, String(PROCESSES), ...flags],
     ready: /native-probe: \d+ processes/,
     stopSignal: 'SIGTERM',
     signalGroup: true,
@@ -119,6 +117,18 @@ async function measure(label: string, stack: RunningStack, seconds: number): Pro
   return { label, rps: r.rps, requests: r.requests, errors: r.errors, cpuUsPerRequest: (cpu / r.requests) * 1e6 };
 }
 
+/**
+ * The probe as nuwsgi runs the addon (first reads in a pool, one worker woken per connection), the
+ * probe without each of those, and the C responder.
+ */
+const VARIANTS: Record<string, string[] | undefined> = {
+  'native, as nuwsgi': ['--pooled', '--exclusive'],
+  'native, no pool': ['--exclusive'],
+  'native, all woken': ['--pooled'],
+  'C ceiling': undefined,
+};
+const LABELS = Object.keys(VARIANTS);
+
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 2);
   const seconds = Number(process.argv[3] ?? 5);
@@ -127,28 +137,29 @@ async function main(): Promise<void> {
   const ctx = { root, workers: PROCESSES, nginxWorkers: PROCESSES, ceilingBin: buildCeiling(root), payloadDir: await writePayloads(root) };
   const samples: Sample[] = [];
   for (let round = 1; round <= rounds; round++) {
-    for (const which of ['native probe', 'C ceiling']) {
-      const stack = which === 'native probe' ? await startNativeProbe(root) : await startStack('c-ceiling', 'bench', ctx);
+    for (const which of LABELS) {
+      const flags = VARIANTS[which];
+      const stack = flags ? await startNativeProbe(root, flags) : await startStack('c-ceiling', 'bench', ctx);
       try {
         await sleep(200);
         const s = await measure(which, stack, seconds);
         samples.push(s);
-        console.log(`round ${round}  ${which.padEnd(12)}  ${s.rps.toFixed(0).padStart(7)} req/s  ${s.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/request (backend)  ${s.errors ? `${s.errors} errors` : ''}`);
+        console.log(`round ${round}  ${which.padEnd(18)}  ${s.rps.toFixed(0).padStart(7)} req/s  ${s.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/request (backend)  ${s.errors ? `${s.errors} errors` : ''}`);
       } finally {
         await stack.stop();
       }
     }
   }
-  for (const label of ['native probe', 'C ceiling']) {
+  for (const label of LABELS) {
     const mine = samples.filter((s) => s.label === label);
     const rps = sum(mine.map((s) => s.rps)) / mine.length;
     const cpu = sum(mine.map((s) => s.cpuUsPerRequest)) / mine.length;
-    console.log(`mean  ${label.padEnd(12)}  ${rps.toFixed(0).padStart(7)} req/s  ${cpu.toFixed(1).padStart(5)} µs CPU/request`);
+    console.log(`mean  ${label.padEnd(18)}  ${rps.toFixed(0).padStart(7)} req/s  ${cpu.toFixed(1).padStart(5)} µs CPU/request`);
   }
 }
 
-if (process.argv[2] === '--child') child();
-else if (process.argv[2] === '--serve') void serve(process.argv[3], Number(process.argv[4]));
+if (process.argv[2] === '--child') child(process.argv.includes('--pooled'), process.argv.includes('--exclusive'));
+else if (process.argv[2] === '--serve') void serve(process.argv[3], Number(process.argv[4]), process.argv.slice(5));
 else
   main().then(
     () => process.exit(0),

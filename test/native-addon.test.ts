@@ -4,8 +4,8 @@
 // missing every test here fails, naming the command that builds it.
 
 import test, { type ExecutionContext } from 'ava';
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,8 +86,8 @@ class Recorder implements Callbacks {
     if (seen >= 0) return Promise.resolve(this.unclaimed.splice(seen, 1)[0]);
     return new Promise((resolve) => this.waiters.push({ match, resolve }));
   }
-  onConnection(id: number, data: Buffer): void {
-    this.record(['connection', id, data]);
+  onConnection(id: number, data: Buffer | number, offset?: number): void {
+    this.record(['connection', id, typeof data === 'number' ? [data, offset] : data]);
     this.handlers.onConnection?.(id, data);
   }
   onWritable(id: number): void {
@@ -123,7 +123,7 @@ function responder(t: ExecutionContext, options: Options = {}, keep = true) {
   let acc: Acceptor;
   const rec = new Recorder({
     onConnection(id, data) {
-      if (outcome.sizes.size < 8) outcome.sizes.add(data.length);
+      if (outcome.sizes.size < 8) outcome.sizes.add(typeof data === 'number' ? data : data.length);
       const queued = b.write(acc, id, RESPONSE);
       const closed = b.end(acc, id);
       if (queued === 0) outcome.flushed++;
@@ -181,6 +181,111 @@ test('a packet with a body and an array of buffers written with writev', async (
   const reply = await exchange(sock, packet);
   t.is(reply.toString(), 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
   t.deepEqual((await rec.next('connection'))[2], packet);
+});
+
+test('setPool: a header block alone is copied into the pool as (length, offset); body bytes, or a block that does not fit, get a Buffer of their own', async (t) => {
+  const b = addon();
+  const { path: sock, fd } = bound(t);
+  let acc: Acceptor;
+  const rec = new Recorder({
+    onConnection(id) {
+      b.write(acc, id, RESPONSE);
+      b.end(acc, id);
+    },
+  });
+  acc = b.createAcceptor(fd, rec, { backlog: 16 });
+  t.teardown(() => b.close(acc));
+  const withBody = uwsgiPacket([['REQUEST_METHOD', 'POST'], ['CONTENT_LENGTH', '5']], Buffer.from('hello'));
+  const slot = (PACKET.length + 7) & ~7; // slices start 8-byte aligned
+  const pool = Buffer.alloc(2 * slot + PACKET.length - 1); // two header blocks fit, a third does not
+  b.setPool(acc, pool);
+  const delivered = async (packet: Buffer) => {
+    t.deepEqual(await exchange(sock, packet), RESPONSE);
+    return (await rec.next('connection'))[2];
+  };
+  t.deepEqual(await delivered(PACKET), [PACKET.length, 0]);
+  t.deepEqual(pool.subarray(0, PACKET.length), PACKET, 'the bytes are in the pool');
+  t.deepEqual(await delivered(PACKET), [PACKET.length, slot]);
+  t.deepEqual(pool.subarray(slot, slot + PACKET.length), PACKET);
+  t.deepEqual(await delivered(withBody), withBody, 'a body the app may keep never lands in the shared pool');
+  t.deepEqual(await delivered(PACKET), PACKET, 'no room left: a Buffer of its own');
+  const fresh = Buffer.alloc(1024);
+  b.setPool(acc, fresh);
+  t.deepEqual(await delivered(PACKET), [PACKET.length, 0], 'a new pool starts from its beginning');
+  t.deepEqual(fresh.subarray(0, PACKET.length), PACKET);
+  t.throws(() => b.setPool(acc, 'not a buffer' as never), { instanceOf: TypeError });
+});
+
+/** The event mask of `fd` in this process's epoll sets (libuv's loop), from /proc/self/fdinfo. */
+function epollMask(fd: number): number | undefined {
+  for (const entry of readdirSync('/proc/self/fd')) {
+    let link = '';
+    try {
+      link = readlinkSync(`/proc/self/fd/${entry}`);
+    } catch {
+      continue;
+    }
+    if (link !== 'anon_inode:[eventpoll]') continue;
+    const m = new RegExp(`^tfd:\\s+${fd}\\s+events:\\s+([0-9a-f]+)`, 'm').exec(readFileSync(`/proc/self/fdinfo/${entry}`, 'utf8'));
+    if (m) return parseInt(m[1], 16);
+  }
+  return undefined;
+}
+
+test('one worker woken per connection: the listening fd is in the loop\'s epoll set with EPOLLEXCLUSIVE; exclusive: false leaves it plain', async (t) => {
+  const EPOLLIN = 0x1;
+  const EPOLLEXCLUSIVE = 0x10000000;
+  for (const exclusive of [undefined, false]) {
+    const b = addon();
+    const { path: sock, fd } = bound(t);
+    let acc: Acceptor;
+    const rec = new Recorder({
+      onConnection(id) {
+        b.write(acc, id, RESPONSE);
+        b.end(acc, id);
+      },
+    });
+    acc = b.createAcceptor(fd, rec, { backlog: 16, ...(exclusive === undefined ? {} : { exclusive }) });
+    // Armed on the first wakeup, once libuv has added the fd itself; still serving after it.
+    for (let i = 0; i < 3; i++) t.deepEqual(await exchange(sock, PACKET), RESPONSE);
+    const mask = epollMask(fd);
+    t.truthy(mask, `fd ${fd} is in an epoll set`);
+    t.is(mask! & EPOLLIN, EPOLLIN);
+    t.is(mask! & EPOLLEXCLUSIVE, exclusive === false ? 0 : EPOLLEXCLUSIVE, `exclusive: ${exclusive}`);
+    b.close(acc);
+  }
+});
+
+test('a worker whose loop is blocked does not hold the connections its exclusive wakeup would get: the other process answers them all', async (t) => {
+  addon();
+  const { path: sock, fd } = bound(t);
+  // Two processes on one listening socket, as nuwsgi's workers: each answers with its pid, and
+  // after answering /block spins (its event loop blocked) for 3 s.
+  const script = `
+    const b = require(${JSON.stringify(ADDON_PATH)});
+    const answer = (body) => Buffer.from('HTTP/1.1 200 OK\\r\\nContent-Length: ' + body.length + '\\r\\n\\r\\n' + body);
+    let acc;
+    acc = b.createAcceptor(3, {
+      onConnection(id, data) {
+        b.write(acc, id, answer(String(process.pid)));
+        b.end(acc, id);
+        if (Buffer.isBuffer(data) && data.includes('/block')) { const until = Date.now() + 3000; while (Date.now() < until); }
+      },
+      onWritable() {}, onPeerClose() {}, onClosed() {},
+    }, { backlog: 64 });
+    console.log('ready');
+    process.on('SIGTERM', () => process.exit(0));
+  `;
+  const children = [0, 1].map(() => spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', fd] }));
+  t.teardown(() => children.forEach((c) => c.kill('SIGTERM')));
+  await Promise.all(children.map((c) => new Promise((resolve) => c.stdout!.once('data', resolve))));
+  const pidOf = (reply: Buffer) => Number(reply.toString('latin1').split('\r\n\r\n')[1]);
+  const pids = new Set(children.map((c) => c.pid));
+  const blocked = pidOf(await exchange(sock, uwsgiPacket([['REQUEST_METHOD', 'GET'], ['PATH_INFO', '/block']])));
+  t.true(pids.has(blocked));
+  const others: number[] = [];
+  for (let i = 0; i < 20; i++) others.push(pidOf(await exchange(sock, PACKET)));
+  t.deepEqual(new Set(others), new Set([...pids].filter((p) => p !== blocked)), 'every request while one worker spins is answered by the other');
 });
 
 test('a packet sent a while after connecting arrives through the pending poll, whole', async (t) => {

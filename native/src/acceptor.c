@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -87,8 +88,16 @@ typedef struct acceptor {
   int refs; /* the JS external + every libuv handle not yet closed */
   uint64_t pending_ms;
   unsigned max_batch;
+  int exclusive;       /* wake one worker per connection (EPOLLEXCLUSIVE), not every one */
+  int exclusive_armed; /* libuv's entry for the listening fd is the exclusive one now */
   size_t read_size;
   char *scratch;
+  /* A JS buffer that small first reads are copied into, one after another (setPool): a slice of
+   * it costs JS one subarray, where a buffer of its own costs a malloc'ed backing store, two
+   * objects and the GC's bookkeeping, for every request. */
+  napi_ref pool_ref;
+  char *pool_base;
+  size_t pool_len, pool_used;
   slot_t *slots;
   uint32_t nslots, free_head; /* free_head: UINT32_MAX = empty */
   conn_t *pending_head, *pending_tail;
@@ -101,6 +110,9 @@ typedef struct acceptor {
 static void acc_release_js(acceptor_t *a) {
   if (!a->have_js || a->env_gone) return;
   a->have_js = 0;
+  if (a->pool_ref) napi_delete_reference(a->env, a->pool_ref);
+  a->pool_ref = NULL;
+  a->pool_base = NULL;
   for (int i = 0; i < CB_COUNT; i++) napi_delete_reference(a->env, a->cb[i]);
   napi_delete_reference(a->env, a->callbacks);
   napi_async_destroy(a->env, a->async);
@@ -161,17 +173,37 @@ static void emit_id(acceptor_t *a, enum callback which, uint32_t id, int err) {
   napi_close_handle_scope(a->env, scope);
 }
 
-/* onConnection(id, data): a fresh Buffer copy of the first read (small: a copy is cheaper than
- * an external buffer and its finalizer). */
+/* Only a read that is one whole header block and nothing more goes to the pool: the app sees
+ * strings decoded from it, never the bytes, so no slice of the pool outlives its request. A read
+ * with body bytes (the app may keep that Buffer) gets a buffer of its own. */
+static int poolable(const acceptor_t *a, const char *data, size_t len) {
+  if (!a->pool_base || len < 4 || len > a->pool_len - a->pool_used) return 0;
+  const unsigned char *h = (const unsigned char *)data;
+  return len == 4 + ((size_t)h[1] | (size_t)h[2] << 8);
+}
+
+/* onConnection(id, data): the first read, either as a fresh Buffer copy or, for a header block
+ * alone, as (id, length, offset) into the pool. */
 static void emit_connection(acceptor_t *a, uint32_t id, const char *data, size_t len) {
   if (!a->have_js) return;
   napi_handle_scope scope;
   if (napi_open_handle_scope(a->env, &scope) != napi_ok) return;
-  napi_value argv[2];
+  napi_value argv[3];
+  size_t argc = 2;
   napi_create_uint32(a->env, id, &argv[0]);
-  if (len > 0) napi_create_buffer_copy(a->env, len, data, NULL, &argv[1]);
-  else napi_create_buffer(a->env, 0, NULL, &argv[1]);
-  emit(a, CB_CONNECTION, 2, argv);
+  if (len > 0 && poolable(a, data, len)) {
+    memcpy(a->pool_base + a->pool_used, data, len);
+    napi_create_uint32(a->env, (uint32_t)len, &argv[1]);
+    napi_create_uint32(a->env, (uint32_t)a->pool_used, &argv[2]);
+    a->pool_used += (len + 7) & ~(size_t)7; /* 8-byte aligned slices */
+    if (a->pool_used > a->pool_len) a->pool_used = a->pool_len;
+    argc = 3;
+  } else if (len > 0) {
+    napi_create_buffer_copy(a->env, len, data, NULL, &argv[1]);
+  } else {
+    napi_create_buffer(a->env, 0, NULL, &argv[1]);
+  }
+  emit(a, CB_CONNECTION, argc, argv);
   napi_close_handle_scope(a->env, scope);
 }
 
@@ -459,7 +491,33 @@ static void on_listen_poll(uv_poll_t *h, int status, int events);
 
 static void on_backoff(uv_timer_t *t) {
   acceptor_t *a = t->data;
+  a->exclusive_armed = 0; /* the restart registers a plain entry again: re-armed on the next event */
   if (!a->closed) uv_poll_start(&a->listen_poll, UV_READABLE, on_listen_poll);
+}
+
+/* Every worker polls the same listening socket, so by default a connection wakes them all and all
+ * but one find nothing to accept (half an accept4 and a wakeup wasted per request). The kernel can
+ * wake just one epoll waiter (EPOLLEXCLUSIVE, Linux 4.5, what nginx uses), but that flag can only
+ * be given when the fd is added, and libuv adds it without. So once libuv has added the fd (we are
+ * in its callback), swap its entry in libuv's own epoll set for an exclusive one with the same
+ * events and data: libuv still believes its entry is there and never touches it again unless the
+ * poll is stopped (uv_poll_stop deletes it; on_backoff re-arms). A busy worker is not a problem:
+ * the kernel passes the wakeup on to a worker that is waiting in epoll_wait. */
+static void arm_exclusive(acceptor_t *a) {
+  int efd = uv_backend_fd(a->loop);
+  struct epoll_event e = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = a->listen_fd };
+  a->exclusive_armed = 1;
+  if (efd < 0 || epoll_ctl(efd, EPOLL_CTL_DEL, a->listen_fd, &e) < 0) {
+    a->exclusive = 0; /* not libuv's epoll: leave it alone */
+    return;
+  }
+  if (epoll_ctl(efd, EPOLL_CTL_ADD, a->listen_fd, &e) == 0) return;
+  a->exclusive = 0; /* a kernel without EPOLLEXCLUSIVE: put libuv's plain entry back */
+  e.events = EPOLLIN;
+  if (epoll_ctl(efd, EPOLL_CTL_ADD, a->listen_fd, &e) < 0) {
+    uv_poll_stop(&a->listen_poll); /* let libuv add it again itself */
+    uv_poll_start(&a->listen_poll, UV_READABLE, on_listen_poll);
+  }
 }
 
 static void on_pending_timer(uv_timer_t *t) {
@@ -511,6 +569,7 @@ static void conn_accepted(acceptor_t *a, int fd) {
 
 static void on_listen_poll(uv_poll_t *h, int status, int events) {
   acceptor_t *a = h->data;
+  if (a->exclusive && !a->exclusive_armed) arm_exclusive(a);
   for (unsigned i = 0; i < a->max_batch && !a->closed; i++) {
     int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
@@ -574,6 +633,16 @@ static uint32_t opt_u32(napi_env env, napi_value obj, const char *key, uint32_t 
   return r;
 }
 
+static int opt_bool(napi_env env, napi_value obj, const char *key, int def) {
+  napi_value v;
+  napi_valuetype t;
+  bool r;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return def;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_boolean) return def;
+  if (napi_get_value_bool(env, v, &r) != napi_ok) return def;
+  return r;
+}
+
 /* ------------------------------------------------------------------ the binding */
 
 static void acc_finalize(napi_env env, void *data, void *hint) { acc_unref(data); }
@@ -596,7 +665,7 @@ static void acc_env_cleanup(void *arg) {
   acc_stop_accepting(a);
 }
 
-/* createAcceptor(listenFd, callbacks, { pendingMs, maxBatch, readSize, backlog }) -> acceptor */
+/* createAcceptor(listenFd, callbacks, { pendingMs, maxBatch, readSize, backlog, exclusive }) -> acceptor */
 static napi_value js_create_acceptor(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -627,6 +696,7 @@ static napi_value js_create_acceptor(napi_env env, napi_callback_info info) {
   a->pending_ms = has_opts ? opt_u32(env, argv[2], "pendingMs", 1000) : 1000;
   a->max_batch = has_opts ? opt_u32(env, argv[2], "maxBatch", 64) : 64;
   a->read_size = has_opts ? opt_u32(env, argv[2], "readSize", 65540) : 65540;
+  a->exclusive = has_opts ? opt_bool(env, argv[2], "exclusive", 1) : 1;
   /* A bound socket nobody listens on yet (the master binds, workers listen): listen(2) here, as
    * net.Server's listen({fd}) would make libuv poll the fd itself and ours could not. */
   uint32_t backlog = has_opts ? opt_u32(env, argv[2], "backlog", UINT32_MAX) : UINT32_MAX;
@@ -777,6 +847,26 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setPool(acc, buffer): copy small first reads into `buffer` from its start on (it replaces the
+ * last one, which JS may drop once no request uses it). */
+static napi_value js_set_pool(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  acceptor_t *a;
+  if (get_args(env, info, 2, argv, &a, NULL) < 0) return NULL;
+  void *base;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[1], &base, &len) != napi_ok) return throw_type(env, "setPool: the pool must be a Buffer");
+  if (!a->have_js) return NULL;
+  if (a->pool_ref) napi_delete_reference(env, a->pool_ref);
+  a->pool_ref = NULL;
+  a->pool_base = NULL;
+  if (napi_create_reference(env, argv[1], 1, &a->pool_ref) != napi_ok) return NULL;
+  a->pool_base = base;
+  a->pool_len = len;
+  a->pool_used = 0;
+  return NULL;
+}
+
 /* stats(acc) -> { accepted, open, dropped } */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1], o, v;
@@ -801,6 +891,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "watch", NULL, js_watch, NULL, NULL, NULL, napi_enumerable, NULL },
     { "release", NULL, js_release, NULL, NULL, NULL, napi_enumerable, NULL },
     { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setPool", NULL, js_set_pool, NULL, NULL, NULL, napi_enumerable, NULL },
     { "stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);

@@ -9,8 +9,11 @@ import { fileURLToPath } from 'node:url';
  * on the main thread; callbacks come from libuv polls on Node's own loop.
  */
 export interface AcceptorHandlers {
-  /** A connection's first bytes (empty: none came in time; release it to a net.Socket). */
-  onConnection(id: number, data: Buffer): void;
+  /**
+   * A connection's first bytes (empty: none came in time; release it to a net.Socket); or, when
+   * they are a header block alone and a pool is set, their `length` at `offset` in the pool.
+   */
+  onConnection(id: number, data: Buffer | number, offset?: number): void;
   /** The queue a partial write left is flushed. */
   onWritable(id: number): void;
   /** A watched connection's peer closed (errno 0) or failed; C has closed and forgotten it. */
@@ -26,6 +29,11 @@ export interface AcceptorOptions {
   maxBatch?: number;
   /** Bytes the first read may take (the whole packet, for the fast path). */
   readSize?: number;
+  /**
+   * Wake one waiting worker per connection (EPOLLEXCLUSIVE on the listening fd) instead of every
+   * worker polling it. Default true.
+   */
+  exclusive?: boolean;
   /** listen(2) the fd with this backlog first (the master binds, each worker listens). */
   backlog?: number;
 }
@@ -46,6 +54,11 @@ export interface NativeBinding {
   release(acceptor: Acceptor, id: number): number;
   /** Stop accepting (the listening fd stays open: the master owns it). */
   close(acceptor: Acceptor): void;
+  /**
+   * Copy first reads that are a header block alone into `pool`, from its start on (replacing the
+   * last pool), and report them to onConnection as (id, length, offset).
+   */
+  setPool(acceptor: Acceptor, pool: Buffer): void;
   /** Connections accepted, open now (waiting for data or held by JavaScript), and dropped before sending anything. */
   stats(acceptor: Acceptor): { accepted: number; open: number; dropped: number };
 }

@@ -12,6 +12,14 @@ import type { Acceptor, NativeBinding } from '../native/binding.js';
  */
 const FIRST_READ_BYTES = 256 * 1024;
 
+/**
+ * Header blocks alone (a GET's whole request) are copied by the acceptor into a shared pool, a
+ * slice of which costs far less than a Buffer of its own. A fresh pool is set once the current
+ * one has less than POOL_MIN_FREE left (a block that does not fit gets its own Buffer meanwhile).
+ */
+const POOL_BYTES = 128 * 1024;
+const POOL_MIN_FREE = 8 * 1024;
+
 /** One connection held by the acceptor, as the LiteSocket's transport. */
 class NativeTransport implements Transport {
   constructor(
@@ -47,6 +55,7 @@ export class NativeUwsgiListener {
   /** Connections handed to net.Sockets, still open. */
   private released = 0;
   private closing?: () => void;
+  private pool = Buffer.allocUnsafeSlow(POOL_BYTES);
 
   constructor(
     private readonly binding: NativeBinding,
@@ -55,12 +64,23 @@ export class NativeUwsgiListener {
     private readonly options: ConnectionOptions,
   ) {
     this.acceptor = binding.createAcceptor(fd, {
-      onConnection: (id, data) => this.onConnection(id, data),
+      onConnection: (id, data, offset) => this.onConnection(id, typeof data === 'number' ? this.fromPool(data, offset!) : data),
       onWritable: (id) => this.open.get(id)?.transportFlushed(),
       onPeerClose: (id, errno) => this.open.get(id)?.transportClosed(errno ? errnoError(errno, 'read') : undefined),
       onClosed: (id) => this.open.get(id)?.transportClosed(),
     }, { backlog, readSize: FIRST_READ_BYTES });
+    binding.setPool(this.acceptor, this.pool);
     if (options.maxConnections) (options.waiting ??= []).push(() => this.waiting());
+  }
+
+  /** The slice the acceptor filled; a fresh pool for it once this one runs low. */
+  private fromPool(length: number, offset: number): Buffer {
+    const data = this.pool.subarray(offset, offset + length);
+    if (this.pool.length - offset - length < POOL_MIN_FREE) {
+      this.pool = Buffer.allocUnsafeSlow(POOL_BYTES);
+      this.binding.setPool(this.acceptor, this.pool);
+    }
+    return data;
   }
 
   /** Connections the acceptor holds that JavaScript has not been given yet (--max-connections). */
