@@ -53,7 +53,11 @@ function child(pooled: boolean, exclusive: boolean): void {
     { backlog: 1024, exclusive },
   );
   if (pooled) b.setPool(acc, pool);
-  process.on('SIGTERM', () => process.exit(0));
+  process.on('SIGTERM', () => {
+    const { accepted, waited } = b.stats(acc);
+    process.stderr.write(`native-probe stats: ${waited} of ${accepted} connections waited for a poll\n`);
+    process.exit(0);
+  });
   process.send?.('ready');
 }
 
@@ -69,7 +73,7 @@ async function serve(sock: string, n: number, flags: string[]): Promise<void> {
   process.stderr.write(`native-probe: ${n} processes on ${sock}\n`);
   process.on('SIGTERM', () => {
     children.forEach((c) => c.kill('SIGTERM'));
-    process.exit(0);
+    void Promise.all(children.map((c) => new Promise((r) => c.once('exit', r)))).then(() => process.exit(0));
   });
 }
 
@@ -147,6 +151,11 @@ async function main(): Promise<void> {
         console.log(`round ${round}  ${which.padEnd(18)}  ${s.rps.toFixed(0).padStart(7)} req/s  ${s.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/request (backend)  ${s.errors ? `${s.errors} errors` : ''}`);
       } finally {
         await stack.stop();
+      }
+      const waited = [...stack.output().matchAll(/native-probe stats: (\d+) of (\d+)/g)];
+      if (waited.length > 0) {
+        const [w, n] = [sum(waited.map((m) => Number(m[1]))), sum(waited.map((m) => Number(m[2])))];
+        console.log(`         ${which.padEnd(18)}  ${((100 * w) / n).toFixed(1)}% of ${n} connections had no data yet when accepted (a poll waited for it)`);
       }
     }
   }

@@ -309,6 +309,7 @@ test('a packet sent a while after connecting arrives through the pending poll, w
   });
   t.deepEqual(await reply, RESPONSE);
   t.deepEqual((await rec.next('connection'))[2], PACKET);
+  t.like(b.stats(acc), { accepted: 1, open: 0, dropped: 0, waited: 1 }, 'counted as a connection that waited for a poll');
 });
 
 // ---------------------------------------------------------------- large responses and the queue

@@ -59,8 +59,12 @@ export interface NativeBinding {
    * last pool), and report them to onConnection as (id, length, offset).
    */
   setPool(acceptor: Acceptor, pool: Buffer): void;
-  /** Connections accepted, open now (waiting for data or held by JavaScript), and dropped before sending anything. */
-  stats(acceptor: Acceptor): { accepted: number; open: number; dropped: number };
+  /**
+   * Connections accepted, open now (waiting for data or held by JavaScript), dropped before
+   * sending anything, and waited for with a poll (no data yet at the end of the loop turn that
+   * accepted them).
+   */
+  stats(acceptor: Acceptor): { accepted: number; open: number; dropped: number; waited: number };
 }
 
 /** Where the build puts the addon, seen from this file compiled (dist/src/native/). */
