@@ -184,17 +184,7 @@ test('a packet with a body and an array of buffers written with writev', async (
 });
 
 test('setPool: a header block alone is copied into the pool as (length, offset); body bytes, or a block that does not fit, get a Buffer of their own', async (t) => {
-  const b = addon();
-  const { path: sock, fd } = bound(t);
-  let acc: Acceptor;
-  const rec = new Recorder({
-    onConnection(id) {
-      b.write(acc, id, RESPONSE);
-      b.end(acc, id);
-    },
-  });
-  acc = b.createAcceptor(fd, rec, { backlog: 16 });
-  t.teardown(() => b.close(acc));
+  const { b, acc, sock, rec } = responder(t);
   const withBody = uwsgiPacket([['REQUEST_METHOD', 'POST'], ['CONTENT_LENGTH', '5']], Buffer.from('hello'));
   const slot = (PACKET.length + 7) & ~7; // slices start 8-byte aligned
   const pool = Buffer.alloc(2 * slot + PACKET.length - 1); // two header blocks fit, a third does not
@@ -236,23 +226,13 @@ test('one worker woken per connection: the listening fd is in the loop\'s epoll 
   const EPOLLIN = 0x1;
   const EPOLLEXCLUSIVE = 0x10000000;
   for (const exclusive of [undefined, false]) {
-    const b = addon();
-    const { path: sock, fd } = bound(t);
-    let acc: Acceptor;
-    const rec = new Recorder({
-      onConnection(id) {
-        b.write(acc, id, RESPONSE);
-        b.end(acc, id);
-      },
-    });
-    acc = b.createAcceptor(fd, rec, { backlog: 16, ...(exclusive === undefined ? {} : { exclusive }) });
+    const { sock, fd } = responder(t, exclusive === undefined ? {} : { exclusive });
     // Armed on the first wakeup, once libuv has added the fd itself; still serving after it.
     for (let i = 0; i < 3; i++) t.deepEqual(await exchange(sock, PACKET), RESPONSE);
     const mask = epollMask(fd);
     t.truthy(mask, `fd ${fd} is in an epoll set`);
     t.is(mask! & EPOLLIN, EPOLLIN);
     t.is(mask! & EPOLLEXCLUSIVE, exclusive === false ? 0 : EPOLLEXCLUSIVE, `exclusive: ${exclusive}`);
-    b.close(acc);
   }
 });
 
@@ -289,17 +269,7 @@ test('a worker whose loop is blocked does not hold the connections its exclusive
 });
 
 test('a packet sent a while after connecting arrives through the pending poll, whole', async (t) => {
-  const b = addon();
-  const { path: sock, fd } = bound(t);
-  let acc: Acceptor;
-  const rec = new Recorder({
-    onConnection(id) {
-      b.write(acc, id, RESPONSE);
-      b.end(acc, id);
-    },
-  });
-  acc = b.createAcceptor(fd, rec, { backlog: 16, pendingMs: 5000 });
-  t.teardown(() => b.close(acc));
+  const { b, acc, sock, rec } = responder(t, { pendingMs: 5000 });
   const reply = new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     const c = net.connect({ path: sock }, () => setTimeout(() => c.write(PACKET), 50));

@@ -630,24 +630,22 @@ static int get_args(napi_env env, napi_callback_info info, size_t want, napi_val
   return 0;
 }
 
+/* options.key when it is there with the type wanted (anything else means the default). */
+static int opt_get(napi_env env, napi_value obj, const char *key, napi_valuetype want, napi_value *v) {
+  napi_valuetype t;
+  return napi_get_named_property(env, obj, key, v) == napi_ok && napi_typeof(env, *v, &t) == napi_ok && t == want;
+}
+
 static uint32_t opt_u32(napi_env env, napi_value obj, const char *key, uint32_t def) {
   napi_value v;
-  napi_valuetype t;
   uint32_t r;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return def;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return def;
-  if (napi_get_value_uint32(env, v, &r) != napi_ok) return def;
-  return r;
+  return opt_get(env, obj, key, napi_number, &v) && napi_get_value_uint32(env, v, &r) == napi_ok ? r : def;
 }
 
 static int opt_bool(napi_env env, napi_value obj, const char *key, int def) {
   napi_value v;
-  napi_valuetype t;
   bool r;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return def;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_boolean) return def;
-  if (napi_get_value_bool(env, v, &r) != napi_ok) return def;
-  return r;
+  return opt_get(env, obj, key, napi_boolean, &v) && napi_get_value_bool(env, v, &r) == napi_ok ? r : def;
 }
 
 /* ------------------------------------------------------------------ the binding */
