@@ -8,8 +8,8 @@
 // - "N switches": uWSGI's python plugin counts its response-iterator steps (1 or 2), nuwsgi
 //   always prints 1;
 // - for --log-format, start and duration come from uWSGI's own %(tmicros) %(micros), after which
-//   every other variable (ctime, ltime, secs, ...) must match byte for byte; %(epoch) is
-//   time(NULL) at write time and may be one second later than start + duration.
+//   every other variable (ctime, ltime, secs, ...) must match byte for byte; %(epoch) is uWSGI's
+//   clock at write time and has been seen a second either side of start + duration.
 //
 // Without uwsgi-core or uwsgi-plugin-python3 these tests FAIL, naming the package (.ci/run installs both).
 
@@ -356,7 +356,7 @@ const ANCHOR_RE = /^RL\|(\d+) (\d+) (\d+) (\d+)\|/;
 
 /**
  * Renders `format` for the exchange with start and duration taken from uWSGI's anchors, and
- * compares: everything after the anchors byte for byte; epoch within a second; switches as above.
+ * compares: everything after the anchors byte for byte; epoch within a couple of seconds; switches as above.
  */
 async function compareFormat(t: ExecutionContext, u: Uwsgi, ex: Exchange, count: number, format: string): Promise<void> {
   const theirs = await u.line((l) => l.startsWith(MARK), count - 1);
@@ -372,7 +372,11 @@ async function compareFormat(t: ExecutionContext, u: Uwsgi, ex: Exchange, count:
   t.truthy(mm);
   t.is(mm![1], tmicros);
   t.is(mm![2], micros);
-  t.true(Number(epoch) - Number(mm![3]) === 0 || Number(epoch) - Number(mm![3]) === 1, `epoch ${epoch} vs ${mm![3]}`);
+  // Ours is the request's end (from uWSGI's own tmicros + micros); uWSGI's is its clock when it
+  // writes the line, which CI has seen a second behind the request's end as well as ahead of it
+  // (a second boundary between the two readings, or a clock uWSGI refreshes once a second).
+  const apart = Number(epoch) - Number(mm![3]);
+  t.true(Math.abs(apart) <= 2, `uWSGI's epoch ${epoch}, ours ${mm![3]}`);
   t.regex(switches, /^[1-9]\d*$/);
   t.is(mm![4], '1');
   t.is(mine.slice(mm![0].length), theirs.slice(anchors.length));
