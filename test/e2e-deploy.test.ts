@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { count, shutdown, sleep, until } from './helpers/lifecycle.js';
 import { findNginx, freePort } from './helpers/nginx.js';
+import { wsRoundTrip } from './helpers/ws.js';
 import { BIN, FIXTURE_APPS, startServer, type ServerInstance } from './helpers/server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -152,6 +153,36 @@ test('nginx/uwsgi-unix.conf: unix socket 0660 with group www-data, uwsgi_params,
   t.regex(stuck.body, /the request ran longer than harakiri \(1s\)/);
   await server.waitFor(/HARAKIRI ON WORKER \d+ .*GET \/block/);
   t.notRegex(nginx.errorLog(), /upstream timed out/);
+});
+
+test('nginx/http-keepalive.conf: the HTTP path behind proxy_pass reuses its upstream connections, sets the forwarding headers and carries WebSocket upgrades', async (t) => {
+  const example = repoFile('nginx/http-keepalive.conf');
+  const [port, appPort] = await Promise.all([freePort(), freePort()]);
+  const site = render(t, 'http-keepalive.conf', example, [
+    ['server 127.0.0.1:8001;', `server 127.0.0.1:${appPort};`],
+    ['listen 80;', `listen 127.0.0.1:${port};`],
+  ]);
+  const args = documentedCommand(example, '--http-socket').map((a) => (a === '127.0.0.1:8001' ? `127.0.0.1:${appPort}` : a === 'app.js' ? path.join(FIXTURE_APPS, 'http-path.mjs') : a));
+  const server = await startBare(args);
+  t.teardown(() => shutdown(server));
+  const nginx = await startSite(t, site);
+
+  const replies: { url: string; upstreamPort: number; forwardedFor: string; forwardedProto: string; host: string }[] = [];
+  for (let i = 0; i < 12; i++) {
+    const r = await request(`${nginx.baseUrl}/k?i=${i}`);
+    t.is(r.status, 200, r.body);
+    replies.push(JSON.parse(r.body));
+  }
+  t.like(replies[0], { url: '/k?i=0', forwardedFor: '127.0.0.1', forwardedProto: 'http', host: '127.0.0.1' });
+  // Twelve client connections, one after the other: each of nginx's two workers reuses its one
+  // idle upstream connection instead of opening a new one per request.
+  const upstreams = new Set(replies.map((r) => r.upstreamPort));
+  t.true(upstreams.size <= 2, `upstream connections used: ${[...upstreams].join(', ')}`);
+  // The app's own 'upgrade' listener (ws) gets the upgrade through nuwsgi's HTTP server.
+  const ws = await wsRoundTrip(`ws://127.0.0.1:${port}/chat?room=2`);
+  t.deepEqual(ws.messages, ['hello 127.0.0.1, you asked for /chat?room=2', 'echo: ping 1']);
+  t.is(ws.code, 1000);
+  t.notRegex(nginx.errorLog(), /\[error\]/);
 });
 
 /** Read a streamed response whole; `firstChunk` is what the first read delivered. */

@@ -12,16 +12,17 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
 import { startApache } from './helpers/apache.js';
 import { shutdown } from './helpers/lifecycle.js';
 import { freePort, startNginx } from './helpers/nginx.js';
 import { startServer, type ServerInstance } from './helpers/server.js';
 import { startRouter } from './helpers/uwsgi-router.js';
+import { wsRoundTrip as wsFrom } from './helpers/ws.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const example = (rel: string) => path.join(ROOT, 'examples', rel);
 const CLIENT_ADDRESS = '127.0.0.2';
+const wsRoundTrip = (url: string) => wsFrom(url, CLIENT_ADDRESS);
 
 let tls: { dir: string; cert: string; key: string };
 
@@ -184,39 +185,6 @@ test('a script that calls listen(3000) itself: captured, never bound, served thr
   });
   t.is(refused, 'ECONNREFUSED');
 });
-
-/** Open a WebSocket, send one message, collect what comes back, close with 1000. */
-function wsRoundTrip(url: string): Promise<{ messages: string[]; code: number }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { localAddress: CLIENT_ADDRESS, rejectUnauthorized: false });
-    const messages: string[] = [];
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error(`${url}: no WebSocket round trip in 10 s (got ${JSON.stringify(messages)})`));
-    }, 10_000);
-    ws.on('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c));
-      res.on('end', () => {
-        clearTimeout(timer);
-        reject(Object.assign(new Error(`HTTP ${res.statusCode}: ${body}`), { status: res.statusCode, body }));
-      });
-    });
-    ws.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    ws.on('open', () => ws.send('ping 1'));
-    ws.on('message', (data) => {
-      messages.push(String(data));
-      if (messages.length === 2) ws.close(1000, 'done');
-    });
-    ws.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ messages, code });
-    });
-  });
-}
 
 test('WebSocket (ws) through nginx, plain and TLS: the upgrade reaches the app server, frames flow both ways', async (t) => {
   const s = await stack(t, 'websocket/server.mjs');

@@ -26,6 +26,28 @@ export function setUpgradeTarget(server: Server | undefined): void {
   upgradeTarget = server;
 }
 
+/**
+ * The HTTP path (--http-socket) runs its own http.Server in front of the app's: pass it the
+ * 'upgrade' events exactly while the app's server has 'upgrade' listeners, so Node's own rule
+ * holds there too (an Upgrade request meets the app's listeners, or is an ordinary request when
+ * it has none) and `ws`, socket.io and `server.on('upgrade')` work behind proxy_pass.
+ */
+export function forwardUpgrades(front: Server): void {
+  const target = upgradeTarget;
+  if (!target || target === front) return;
+  const forward = (req: unknown, socket: unknown, head: unknown) => target.emit('upgrade', req, socket, head);
+  const sync = () => {
+    const forwarding = front.listeners('upgrade').includes(forward);
+    if (target.listenerCount('upgrade') > 0) {
+      if (!forwarding) front.on('upgrade', forward);
+    } else if (forwarding) front.off('upgrade', forward);
+  };
+  sync();
+  // 'newListener' comes just before the listener is added: look once it is.
+  target.on('newListener', (event) => event === 'upgrade' && queueMicrotask(sync));
+  target.on('removeListener', (event) => event === 'upgrade' && sync());
+}
+
 /** Node's own listeners on a fresh socket (net's 'end' handler); everything else is the bridge's. */
 const nodeListeners = (() => {
   const probe = new Socket();

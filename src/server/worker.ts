@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { AppLoadError, loadApp } from '../app/load.js';
 import { serveUwsgiConnection } from '../bridge/connection.js';
+import { forwardUpgrades } from '../bridge/upgrade.js';
 import { openSync, writeSync } from 'node:fs';
 import { log, setLogWriter } from '../log.js';
 import { startOutcome, startRecord } from '../observability/capture.js';
@@ -200,6 +201,7 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
             listener.kind === 'uwsgi'
               ? net.createServer((socket) => serveUwsgiConnection(socket, connectionOptions))
               : http.createServer({ requestTimeout: 0 }, dispatch);
+          if (server instanceof http.Server) forwardUpgrades(server);
           servers.push(server);
           openServers++;
           server.once('error', reject);
