@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import { Duplex } from 'node:stream';
 import util from 'node:util';
@@ -203,4 +204,12 @@ export class LiteSocket extends Duplex {
   unref(): this {
     return this;
   }
+}
+
+/**
+ * A LiteSocket where Node's types want a net.Socket (IncomingMessage, ServerResponse, the
+ * bridge's builders): it has every member those use, which the TypeScript types cannot see.
+ */
+export function asNetSocket(socket: LiteSocket): Socket {
+  return socket as unknown as Socket;
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseWholePacket, type WholePacket } from '../protocol/reader.js';
 import { closeAfterResponse } from './close.js';
 import type { ConnectionOptions } from './connection.js';
-import type { LiteSocket } from './lite-socket.js';
+import { asNetSocket, type LiteSocket } from './lite-socket.js';
 import { buildRequest, presentClientAddress } from './request.js';
 import { buildResponse } from './response.js';
 import { upgradeRequested } from './upgrade.js';
@@ -26,9 +26,10 @@ export function readWholePacket(data: Buffer, options: ConnectionOptions): Whole
  */
 export function serveWholeRequest(socket: LiteSocket, request: WholePacket, options: ConnectionOptions): void {
   const { header, vars, body } = request;
-  presentClientAddress(socket as never, vars);
-  const req: IncomingMessage = buildRequest(socket as never, header, vars);
-  const res = buildResponse(req, socket as never, false, options.log);
+  const netSocket = asNetSocket(socket);
+  presentClientAddress(netSocket, vars);
+  const req: IncomingMessage = buildRequest(netSocket, header, vars);
+  const res = buildResponse(req, netSocket, false, options.log);
   // Everything is written ('finish' follows the last write callback): close.
   res.on('finish', () => closeAfterResponse(socket));
   socket.on('error', () => {

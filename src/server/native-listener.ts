@@ -1,7 +1,7 @@
 import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { admit, serveUwsgiConnection, type ConnectionOptions } from '../bridge/connection.js';
-import { errnoError, LiteSocket, type Transport } from '../bridge/lite-socket.js';
+import { asNetSocket, errnoError, LiteSocket, type Transport } from '../bridge/lite-socket.js';
 import { readWholePacket, serveWholeRequest } from '../bridge/whole-packet.js';
 import type { Acceptor, NativeBinding } from '../native/binding.js';
 
@@ -99,7 +99,7 @@ export class NativeUwsgiListener {
       this.maybeClosed();
     });
     // --max-connections counts these too; a refusal (503) is written through the same socket.
-    if (admit(socket as unknown as net.Socket, this.options)) serveWholeRequest(socket, request, this.options);
+    if (admit(asNetSocket(socket), this.options)) serveWholeRequest(socket, request, this.options);
   }
 
   /** The streaming path, from the bytes already read. */
