@@ -4,7 +4,7 @@
 // uwsgi_pass, measured with wrk, alternated so both see the same machine. Reports req/s and the
 // backend's CPU per request (/proc utime + stime of the serving processes / requests).
 //
-//   npx tsc -p . && node dist/bench/native-probe.js [rounds=2] [seconds=5]
+//   npx tsc -p . && node dist/bench/native-probe.js [rounds=2] [seconds=5] [hello|upload]
 //
 // Internal modes (spawned by itself): --serve SOCKET N  (binds, forks N --child processes),
 // --child (serves the listening socket inherited as fd 3).
@@ -50,7 +50,7 @@ function child(pooled: boolean, exclusive: boolean): void {
       onPeerClose() {},
       onClosed() {},
     },
-    { backlog: 1024, exclusive },
+    { backlog: 1024, exclusive, readSize: 256 * 1024 }, // nuwsgi's first read (native-listener.ts)
   );
   if (pooled) b.setPool(acc, pool);
   process.on('SIGTERM', () => {
@@ -111,12 +111,14 @@ interface Sample {
   cpuUsPerRequest: number;
 }
 
-async function measure(label: string, stack: RunningStack, seconds: number): Promise<Sample> {
+async function measure(label: string, stack: RunningStack, seconds: number, upload: boolean): Promise<Sample> {
   await waitServing(stack, '/hello');
-  await wrk({ url: stack.nginx.baseUrl + '/hello', seconds: 1, connections: 64, threads: 2 }); // warm up
+  // upload: the bench's 100 KiB POST (bench/wrk/upload.lua), which nuwsgi serves from the first read.
+  const load = { url: stack.nginx.baseUrl + (upload ? '/upload' : '/hello'), connections: 64, threads: 2, script: upload ? path.join(repoRoot(), 'bench/wrk/upload.lua') : undefined };
+  await wrk({ ...load, seconds: 1 }); // warm up
   const pids = stack.workers();
   const cpu0 = sum(pids.map(cpuSeconds));
-  const r = await wrk({ url: stack.nginx.baseUrl + '/hello', seconds, connections: 64, threads: 2 });
+  const r = await wrk({ ...load, seconds });
   const cpu = sum(pids.map(cpuSeconds)) - cpu0;
   return { label, rps: r.rps, requests: r.requests, errors: r.errors, cpuUsPerRequest: (cpu / r.requests) * 1e6 };
 }
@@ -136,6 +138,7 @@ const LABELS = Object.keys(VARIANTS);
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 2);
   const seconds = Number(process.argv[3] ?? 5);
+  const upload = process.argv[4] === 'upload';
   const root = repoRoot();
   loadAddon(); // fail here, clearly, when it is not built
   const ctx = { root, workers: PROCESSES, nginxWorkers: PROCESSES, ceilingBin: buildCeiling(root), payloadDir: await writePayloads(root) };
@@ -146,7 +149,7 @@ async function main(): Promise<void> {
       const stack = flags ? await startNativeProbe(root, flags) : await startStack('c-ceiling', 'bench', ctx);
       try {
         await sleep(200);
-        const s = await measure(which, stack, seconds);
+        const s = await measure(which, stack, seconds, upload);
         samples.push(s);
         console.log(`round ${round}  ${which.padEnd(18)}  ${s.rps.toFixed(0).padStart(7)} req/s  ${s.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/request (backend)  ${s.errors ? `${s.errors} errors` : ''}`);
       } finally {

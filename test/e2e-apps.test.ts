@@ -2,6 +2,7 @@
 // and the --http-socket path beside the uwsgi one.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { freePort, httpRequest, startNginx, type NginxInstance } from './helpers/nginx.js';
 import { BIN, startServer, type ServerInstance } from './helpers/server.js';
 
@@ -54,6 +55,23 @@ test('--http-socket serves the same app over plain HTTP, beside the uwsgi socket
   const viaNginx = await httpRequest({ method: 'GET', url: `${nginx.baseUrl}/via-nginx` });
   t.is(JSON.parse(viaNginx.body.toString()).url, '/via-nginx');
   t.regex(server.output(), new RegExp(`nuwsgi is ready: uwsgi://\\S+, http://127\\.0\\.0\\.1:${port}`));
+});
+
+test('workers start with glibc keeping 64 MiB of freed heap (MALLOC_TRIM_THRESHOLD_), unseen by the app; a value the user exports wins', async (t) => {
+  for (const [env, atExec, seen] of [
+    [{}, '67108864', null],
+    [{ MALLOC_TRIM_THRESHOLD_: '131072' }, '131072', '131072'],
+  ] as const) {
+    const port = await freePort();
+    const server = await startServer({ app: 'env-app.mjs', httpPort: port, env: { ...env } });
+    t.teardown(() => server.stop());
+    const res = await httpRequest({ method: 'GET', url: `http://127.0.0.1:${port}/` });
+    const { pid, trim } = JSON.parse(res.body.toString());
+    // What glibc read at exec: the worker's initial environment.
+    const initial = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+    t.true(initial.includes(`MALLOC_TRIM_THRESHOLD_=${atExec}`), `worker ${pid} started with ${initial.filter((e) => e.startsWith('MALLOC_')).join(' ') || 'no MALLOC_ variable'}`);
+    t.is(trim, seen, "the app's process.env (and so its own child processes)");
+  }
 });
 
 test('an app that exports nothing and never listens fails to load with exit 22 and says what to export', async (t) => {

@@ -55,6 +55,8 @@ export interface WorkerSpec {
    */
   orphanLogFd: number;
   orphanLogFile?: string;
+  /** The master set MALLOC_TRIM_THRESHOLD_ (malloc.ts): not for the app's own child processes. */
+  mallocEnvSet?: boolean;
 }
 
 export const WORKER_SPEC_ENV = 'NUWSGI_WORKER';

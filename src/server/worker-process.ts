@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { BoundListener } from './listeners.js';
 import { newCounters, type RequestCounters } from '../observability/counters.js';
+import { workerMallocEnv } from './malloc.js';
 import { WORKER_SPEC_ENV, type MasterMessage, type SlowRequest, type WorkerMessage, type WorkerSpec } from './messages.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -44,8 +45,10 @@ export class WorkerProcess extends EventEmitter {
     logFd: number,
   ) {
     super();
+    const mallocEnv = workerMallocEnv(process.env);
     const workerSpec: WorkerSpec = {
       ...spec,
+      mallocEnvSet: Object.keys(mallocEnv).length > 0,
       id,
       listeners: listeners.map((l, i) => ({ kind: l.kind, name: l.name, fd: FIRST_LISTENER_FD + i, backlog })),
       orphanLogFd: FIRST_LISTENER_FD + listeners.length,
@@ -55,7 +58,7 @@ export class WorkerProcess extends EventEmitter {
       // the accept path.
       // stdout and stderr are pipes the master reads: it is the one writer of the log.
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...listeners.map((l) => l.handle.fd), logFd],
-      env: { ...process.env, [WORKER_SPEC_ENV]: JSON.stringify(workerSpec) },
+      env: { ...process.env, ...mallocEnv, [WORKER_SPEC_ENV]: JSON.stringify(workerSpec) },
       execArgv: process.execArgv,
     });
     this.child.on('message', (message: WorkerMessage) => this.onMessage(message));

@@ -10,6 +10,7 @@ import { countOutcome, countRequest, newCounters } from '../observability/counte
 import { RequestLogger } from '../observability/request-logger.js';
 import { makeDispatcher } from './dispatch.js';
 import { Inflight } from './inflight.js';
+import { TRIM_THRESHOLD_ENV } from './malloc.js';
 import { NativeUwsgiListener } from './native-listener.js';
 import { loadNative } from '../native/binding.js';
 import { HEARTBEAT_MS, WORKER_SPEC_ENV, type MasterMessage, type WorkerMessage, type WorkerSpec } from './messages.js';
@@ -223,6 +224,8 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
 export function workerMain(): void {
   const spec = JSON.parse(process.env[WORKER_SPEC_ENV]!) as WorkerSpec;
   delete process.env[WORKER_SPEC_ENV];
+  // glibc has read it; the app's own child processes get the environment the user gave.
+  if (spec.mallocEnvSet) delete process.env[TRIM_THRESHOLD_ENV];
   runWorker(spec).catch((error: Error) => {
     log(`worker ${spec.id} failed to start: ${error.stack ?? error}`);
     process.exit(1);
