@@ -76,6 +76,28 @@ test.serial('a front end that leaves while the app works: the app sees its respo
   t.pass();
 });
 
+test('a graceful stop serves a connection accepted before its request came (nginx connects, then writes), instead of resetting it', async (t) => {
+  const one = await startServer({ app: 'hard-app.mjs', args: ['--processes', '1'] });
+  t.teardown(() => one.stop());
+  const client = net.connect(one.socket);
+  const reply = new Promise<{ data: Buffer; error?: string }>((resolve) => {
+    const chunks: Buffer[] = [];
+    client.on('data', (c: Buffer) => chunks.push(c));
+    client.on('error', (e: NodeJS.ErrnoException) => resolve({ data: Buffer.concat(chunks), error: e.code }));
+    client.on('close', () => resolve({ data: Buffer.concat(chunks) }));
+  });
+  await new Promise((resolve) => client.once('connect', resolve));
+  // The idle worker accepts at once; the request is not there yet (well under pendingMs, 1 s).
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const stopped = one.stop('SIGTERM', 15_000);
+  await one.waitFor(/worker 1 \(pid: \d+\) stopped accepting, 0 requests in flight/);
+  client.write(uwsgiPacket(requestVars('GET', '/?n=late')));
+  const { data, error } = await reply;
+  t.is(error, undefined);
+  t.regex(data.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nn=late pid=\d+$/);
+  t.is(await stopped, 0);
+});
+
 test('--no-native-io and UWSGI_NATIVE_IO=false choose the TypeScript path, which serves', async (t) => {
   for (const opts of [{ args: ['--no-native-io'] }, { env: { UWSGI_NATIVE_IO: 'false' } }]) {
     const ts = await startServer({ app: 'hard-app.mjs', ...opts });

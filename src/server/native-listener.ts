@@ -18,6 +18,8 @@ const FIRST_READ_BYTES = 256 * 1024;
  * one has less than POOL_MIN_FREE left (a block that does not fit gets its own Buffer meanwhile).
  */
 const POOL_BYTES = 128 * 1024;
+/** How often a closing listener looks whether the acceptor still holds connections without data. */
+const PENDING_CHECK_MS = 10;
 const POOL_MIN_FREE = 8 * 1024;
 
 /** One connection held by the acceptor, as the LiteSocket's transport. */
@@ -55,6 +57,7 @@ export class NativeUwsgiListener {
   /** Connections handed to net.Sockets, still open. */
   private released = 0;
   private closing?: () => void;
+  private pendingCheck?: NodeJS.Timeout;
   private pool = Buffer.allocUnsafeSlow(POOL_BYTES);
 
   constructor(
@@ -132,10 +135,18 @@ export class NativeUwsgiListener {
   }
 
   private maybeClosed(): void {
-    if (this.closing && this.open.size === 0 && this.released === 0) {
-      const callback = this.closing;
-      this.closing = undefined;
-      callback();
+    if (!this.closing || this.open.size > 0 || this.released > 0) return;
+    // Connections the acceptor took before their first bytes came (nginx connects, then writes)
+    // are not JavaScript's yet: they reach onConnection when their bytes come (or after
+    // pendingMs), or end with their peer, without a call. Exiting now would reset them and
+    // nginx would answer 502: look again until the acceptor holds none.
+    if (this.binding.stats(this.acceptor).open > 0) {
+      this.pendingCheck ??= setInterval(() => this.maybeClosed(), PENDING_CHECK_MS);
+      return;
     }
+    clearInterval(this.pendingCheck);
+    const callback = this.closing;
+    this.closing = undefined;
+    callback();
   }
 }
