@@ -23,6 +23,7 @@ import { buildCeiling, repoRoot, sleep, waitServing, writePayloads } from './lib
 import { startStack, type RunningStack } from './lib/stacks.js';
 import { wrk } from './lib/wrk.js';
 import { ADDON_PATH, type Acceptor, type NativeBinding } from '../src/native/binding.js';
+import { FIRST_READ_BYTES, POOL_BYTES, POOL_MIN_FREE } from '../src/server/native-listener.js';
 
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nHello, World!\n');
 const PROCESSES = 2;
@@ -32,25 +33,26 @@ function loadAddon(): NativeBinding {
 }
 
 /**
- * A worker: the addon on fd 3, every connection answered and ended in onConnection. `pooled`:
- * first reads land in a pool (setPool) as in nuwsgi, instead of a Buffer each.
+ * A worker: the addon on fd 3 with nuwsgi's first-read size, every connection answered and ended
+ * in onConnection. `pooled`: first reads land in a pool (setPool) sized and refreshed as nuwsgi's
+ * is, instead of a Buffer each.
  */
 function child(pooled: boolean, exclusive: boolean): void {
   const b = loadAddon();
   let acc: Acceptor;
-  let pool = Buffer.allocUnsafeSlow(128 * 1024);
+  let pool = Buffer.allocUnsafeSlow(POOL_BYTES);
   acc = b.createAcceptor(
     3,
     {
       onConnection(id: number, data: Buffer | number, offset?: number) {
-        if (typeof data === 'number' && pool.length - offset! - data < 8192) b.setPool(acc, (pool = Buffer.allocUnsafeSlow(pool.length)));
+        if (typeof data === 'number' && pool.length - offset! - data < POOL_MIN_FREE) b.setPool(acc, (pool = Buffer.allocUnsafeSlow(POOL_BYTES)));
         if (b.write(acc, id, RESPONSE) !== 0 || !b.end(acc, id)) b.destroy(acc, id);
       },
       onWritable() {},
       onPeerClose() {},
       onClosed() {},
     },
-    { backlog: 1024, exclusive, readSize: 256 * 1024 }, // nuwsgi's first read (native-listener.ts)
+    { backlog: 1024, exclusive, readSize: FIRST_READ_BYTES },
   );
   if (pooled) b.setPool(acc, pool);
   process.on('SIGTERM', () => {

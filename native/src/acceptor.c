@@ -534,15 +534,6 @@ static void on_pending_timer(uv_timer_t *t) {
     uv_timer_start(t, on_pending_timer, a->pending_head->accepted_at + a->pending_ms - now, 0);
 }
 
-/* A pending connection needs a poll after all; false when that failed and it is gone. */
-static int conn_wait(conn_t *c) {
-  c->acc->waited++;
-  if (conn_update_poll(c) == 0) return 1;
-  c->acc->dropped++;
-  conn_dispose(c, 1);
-  return 0;
-}
-
 /* A new fd: read what is there (nginx sends the request right after connecting) and deliver it;
  * otherwise wait for it with a poll, for at most pendingMs. (Reading again at the end of the loop
  * turn instead was tried: a quarter of nginx's connections still had no data by then, and the
@@ -565,7 +556,12 @@ static void conn_accepted(acceptor_t *a, int fd) {
     c->prev = a->pending_tail;
     if (a->pending_tail) a->pending_tail->next = c; else a->pending_head = c;
     a->pending_tail = c;
-    if (!conn_wait(c)) return;
+    a->waited++;
+    if (conn_update_poll(c) < 0) {
+      a->dropped++;
+      conn_dispose(c, 1);
+      return;
+    }
     if (!uv_is_active((uv_handle_t *)&a->pending_timer))
       uv_timer_start(&a->pending_timer, on_pending_timer, a->pending_ms, 0);
     return;

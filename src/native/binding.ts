@@ -61,8 +61,7 @@ export interface NativeBinding {
   setPool(acceptor: Acceptor, pool: Buffer): void;
   /**
    * Connections accepted, open now (waiting for data or held by JavaScript), dropped before
-   * sending anything, and waited for with a poll (no data yet at the end of the loop turn that
-   * accepted them).
+   * sending anything, and waited for with a poll (no data yet when accepted).
    */
   stats(acceptor: Acceptor): { accepted: number; open: number; dropped: number; waited: number };
 }

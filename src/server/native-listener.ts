@@ -10,17 +10,18 @@ import type { Acceptor, NativeBinding } from '../native/binding.js';
  * header block and a buffered body at once; a unix socket holds about 208 KiB) is served from that
  * one read: a 100 KiB upload costs no streaming. Larger bodies are streamed on a net.Socket.
  */
-const FIRST_READ_BYTES = 256 * 1024;
+export const FIRST_READ_BYTES = 256 * 1024;
 
 /**
  * Header blocks alone (a GET's whole request) are copied by the acceptor into a shared pool, a
  * slice of which costs far less than a Buffer of its own. A fresh pool is set once the current
  * one has less than POOL_MIN_FREE left (a block that does not fit gets its own Buffer meanwhile).
  */
-const POOL_BYTES = 128 * 1024;
+export const POOL_BYTES = 128 * 1024;
+export const POOL_MIN_FREE = 8 * 1024;
+
 /** How often a closing listener looks whether the acceptor still holds connections without data. */
 const PENDING_CHECK_MS = 10;
-const POOL_MIN_FREE = 8 * 1024;
 
 /** One connection held by the acceptor, as the LiteSocket's transport. */
 class NativeTransport implements Transport {
@@ -140,7 +141,7 @@ export class NativeUwsgiListener {
     // are not JavaScript's yet: they reach onConnection when their bytes come (or after
     // pendingMs), or end with their peer, without a call. Exiting now would reset them and
     // nginx would answer 502: look again until the acceptor holds none.
-    if (this.binding.stats(this.acceptor).open > 0) {
+    if (this.waiting() > 0) {
       this.pendingCheck ??= setInterval(() => this.maybeClosed(), PENDING_CHECK_MS);
       return;
     }
