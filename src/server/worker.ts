@@ -8,6 +8,7 @@ import { log, setLogWriter } from '../log.js';
 import { startOutcome, startRecord } from '../observability/capture.js';
 import { countOutcome, countRequest, newCounters } from '../observability/counters.js';
 import { RequestLogger } from '../observability/request-logger.js';
+import { BodyGarbage } from './body-garbage.js';
 import { makeDispatcher } from './dispatch.js';
 import { Inflight } from './inflight.js';
 import { TRIM_THRESHOLD_ENV } from './malloc.js';
@@ -175,7 +176,12 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
         const finish = startOutcome(req, res);
         inflight.track(req, res, () => countOutcome(counters, finish()));
       };
-  const dispatch = makeDispatcher(app, log, track, () => counters.exceptions++);
+  const bodies = new BodyGarbage();
+  const before = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    bodies.watch(req);
+    track(req, res);
+  };
+  const dispatch = makeDispatcher(app, log, before, () => counters.exceptions++);
   const connectionOptions = {
     bufferSize: spec.bufferSize,
     maxVars: spec.maxVars,
