@@ -1,15 +1,19 @@
-// How close the native fast path gets to the C ceiling, before any of nuwsgi runs on it: a
-// minimal responder (2 processes, the addon on one shared listening unix socket, a fixed
-// "Hello, World!" answer and end()) against bench/ceiling.c, both behind the bench's nginx with
-// uwsgi_pass, measured with wrk, alternated so both see the same machine. Reports req/s and the
-// backend's CPU per request (/proc utime + stime of the serving processes / requests).
+// How close the native fast path gets to the C ceiling, and where the rest of a request's cost
+// goes: probe workers (2 processes, the addon on one shared listening unix socket, a fixed
+// "Hello, World!" answer) built up layer by layer -- a bare callback, then nuwsgi's LiteSocket,
+// then Node's IncomingMessage/ServerResponse, then nuwsgi's whole listener and bridge -- against
+// bench/ceiling.c, all behind the bench's nginx with uwsgi_pass, measured with wrk, alternated so
+// all see the same machine. Reports req/s and the backend's CPU per request (/proc utime + stime
+// of the serving processes / requests): the difference between two layers is what the upper one
+// costs when it runs between real syscalls, which a micro-benchmark in a loop understates.
 //
 //   npx tsc -p . && node dist/bench/native-probe.js [rounds=2] [seconds=5] [hello|upload]
 //
 // Internal modes (spawned by itself): --serve SOCKET N  (binds, forks N --child processes),
-// --child (serves the listening socket inherited as fd 3).
+// --child [--layer=L --pooled --exclusive] (serves the listening socket inherited as fd 3).
 
 import { spawn } from 'node:child_process';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -23,7 +27,9 @@ import { buildCeiling, repoRoot, sleep, waitServing, writePayloads } from './lib
 import { startStack, type RunningStack } from './lib/stacks.js';
 import { wrk } from './lib/wrk.js';
 import { ADDON_PATH, type Acceptor, type NativeBinding } from '../src/native/binding.js';
-import { FIRST_READ_BYTES, POOL_BYTES, POOL_MIN_FREE } from '../src/server/native-listener.js';
+import { FIRST_READ_BYTES, NativeUwsgiListener, POOL_BYTES, POOL_MIN_FREE } from '../src/server/native-listener.js';
+import { makeDispatcher } from '../src/server/dispatch.js';
+import { asNetSocket, LiteSocket } from '../src/bridge/lite-socket.js';
 
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nHello, World!\n');
 const PROCESSES = 2;
@@ -33,21 +39,78 @@ function loadAddon(): NativeBinding {
 }
 
 /**
- * A worker: the addon on fd 3 with nuwsgi's first-read size, every connection answered and ended
- * in onConnection. `pooled`: first reads land in a pool (setPool) sized and refreshed as nuwsgi's
- * is, instead of a Buffer each.
+ * How far up the stack a probe worker answers, each layer on top of the one before:
+ * - 'callback': the addon's onConnection writes a fixed response and ends, no objects at all;
+ * - 'lite-socket': the same bytes written and ended through a LiteSocket (nuwsgi's Duplex);
+ * - 'node-objects': Node's IncomingMessage and ServerResponse on that LiteSocket, the response
+ *   made by writeHead() and end() as the app does, the socket destroyed on 'finish';
+ * - 'listener': nuwsgi's NativeUwsgiListener and bridge (the packet decoded, the request built
+ *   from its vars, dispatched through an http.Server) with the bench app's hello world, but none
+ *   of a real worker's bookkeeping (in-flight tracking, counters, harakiri, heartbeats).
  */
-function child(pooled: boolean, exclusive: boolean): void {
+type Layer = 'callback' | 'lite-socket' | 'node-objects' | 'listener';
+const LAYERS: Layer[] = ['callback', 'lite-socket', 'node-objects', 'listener'];
+
+const HELLO = Buffer.from('Hello, World!\n');
+
+/** The bench app's hello world. */
+function hello(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': HELLO.length });
+  res.end(HELLO);
+}
+
+/** The connection answered on a LiteSocket, with or without Node's request objects. */
+function answerOnLiteSocket(b: NativeBinding, acc: Acceptor, id: number, layer: Layer): void {
+  const socket = new LiteSocket(
+    { write: (chunks) => b.write(acc, id, chunks), end: () => b.end(acc, id), destroy: () => b.destroy(acc, id), watch: () => b.watch(acc, id) },
+    0,
+  );
+  socket.on('error', () => {}); // EPIPE from a front end that gave up, as serveWholeRequest ignores it
+  if (layer === 'lite-socket') return void socket.end(RESPONSE);
+  const req = new IncomingMessage(asNetSocket(socket));
+  req.method = 'GET';
+  req.url = '/hello';
+  [req.httpVersionMajor, req.httpVersionMinor, req.httpVersion] = [1, 1, '1.1'];
+  req.push(null);
+  const res = new ServerResponse(req);
+  // As nuwsgi's responses are: one request per connection, no Date.
+  res.shouldKeepAlive = false;
+  res.sendDate = false;
+  res.assignSocket(asNetSocket(socket));
+  res.on('finish', () => socket.destroy());
+  hello(req, res);
+}
+
+/**
+ * A worker: the addon on fd 3 with nuwsgi's first-read size, answering at `layer`. `pooled`:
+ * first reads land in a pool (setPool) sized and refreshed as nuwsgi's is, instead of a Buffer
+ * each; `exclusive`: one worker woken per connection (EPOLLEXCLUSIVE).
+ */
+function child(layer: Layer, pooled: boolean, exclusive: boolean): void {
   const b = loadAddon();
-  let acc: Acceptor;
+  process.on('SIGTERM', () => {
+    if (acc) {
+      const { accepted, waited } = b.stats(acc);
+      process.stderr.write(`native-probe stats: ${waited} of ${accepted} connections waited for a poll\n`);
+    }
+    process.exit(0);
+  });
+  process.send?.('ready');
+  if (layer === 'listener') {
+    const dispatch = makeDispatcher({ kind: 'node listener', listener: hello }, () => {}, () => {});
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    return void new NativeUwsgiListener(b, 3, 1024, { bufferSize: 4096, maxVars: 512, socketTimeoutMs: 4000, lingerMs: 5000, log, dispatch });
+  }
   let pool = Buffer.allocUnsafeSlow(POOL_BYTES);
-  acc = b.createAcceptor(
+  const acc: Acceptor = b.createAcceptor(
     3,
     {
       onConnection(id: number, data: Buffer | number, offset?: number) {
         if (typeof data === 'number' && pool.length - offset! - data < POOL_MIN_FREE) b.setPool(acc, (pool = Buffer.allocUnsafeSlow(POOL_BYTES)));
+        if (layer !== 'callback') return answerOnLiteSocket(b, acc, id, layer);
         if (b.write(acc, id, RESPONSE) !== 0 || !b.end(acc, id)) b.destroy(acc, id);
       },
+      // A LiteSocket learns of flushes and closes from these; the bare callback never waits.
       onWritable() {},
       onPeerClose() {},
       onClosed() {},
@@ -55,12 +118,6 @@ function child(pooled: boolean, exclusive: boolean): void {
     { backlog: 1024, exclusive, readSize: FIRST_READ_BYTES },
   );
   if (pooled) b.setPool(acc, pool);
-  process.on('SIGTERM', () => {
-    const { accepted, waited } = b.stats(acc);
-    process.stderr.write(`native-probe stats: ${waited} of ${accepted} connections waited for a poll\n`);
-    process.exit(0);
-  });
-  process.send?.('ready');
 }
 
 /** The leader: binds the socket (as nuwsgi's master does) and forks the workers on it. */
@@ -126,14 +183,19 @@ async function measure(label: string, stack: RunningStack, seconds: number, uplo
 }
 
 /**
- * The probe as nuwsgi runs the addon (first reads in a pool, one worker woken per connection), the
- * probe without each of those, and the C responder.
+ * nuwsgi itself (the bench's stack: master, workers, the bench app), the layers top down, then the
+ * bare callback as nuwsgi runs the addon (first reads in a pool, one worker woken per connection)
+ * and without each of those, and the C responder. A string names one of the bench's stacks.
  */
-const VARIANTS: Record<string, string[] | undefined> = {
+const VARIANTS: Record<string, string[] | 'nuwsgi-uwsgi' | 'c-ceiling'> = {
+  'nuwsgi worker': 'nuwsgi-uwsgi',
+  "nuwsgi's listener": ['--layer=listener'],
+  'Node req/res': ['--layer=node-objects', '--pooled', '--exclusive'],
+  'LiteSocket': ['--layer=lite-socket', '--pooled', '--exclusive'],
   'native, as nuwsgi': ['--pooled', '--exclusive'],
   'native, no pool': ['--exclusive'],
   'native, all woken': ['--pooled'],
-  'C ceiling': undefined,
+  'C ceiling': 'c-ceiling',
 };
 const LABELS = Object.keys(VARIANTS);
 
@@ -148,7 +210,7 @@ async function main(): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
     for (const which of LABELS) {
       const flags = VARIANTS[which];
-      const stack = flags ? await startNativeProbe(root, flags) : await startStack('c-ceiling', 'bench', ctx);
+      const stack = Array.isArray(flags) ? await startNativeProbe(root, flags) : await startStack(flags, 'bench', ctx);
       try {
         await sleep(200);
         const s = await measure(which, stack, seconds, upload);
@@ -172,8 +234,11 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--child') child(process.argv.includes('--pooled'), process.argv.includes('--exclusive'));
-else if (process.argv[2] === '--serve') void serve(process.argv[3], Number(process.argv[4]), process.argv.slice(5));
+if (process.argv[2] === '--child') {
+  const layer = (process.argv.find((a) => a.startsWith('--layer='))?.slice('--layer='.length) ?? 'callback') as Layer;
+  if (!LAYERS.includes(layer)) throw new Error(`unknown layer ${layer}`);
+  child(layer, process.argv.includes('--pooled'), process.argv.includes('--exclusive'));
+} else if (process.argv[2] === '--serve') void serve(process.argv[3], Number(process.argv[4]), process.argv.slice(5));
 else
   main().then(
     () => process.exit(0),
