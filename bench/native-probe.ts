@@ -10,7 +10,7 @@
 //   npx tsc -p . && node dist/bench/native-probe.js [rounds=2] [seconds=5] [hello|upload]
 //
 // Internal modes (spawned by itself): --serve SOCKET N  (binds, forks N --child processes),
-// --child [--layer=L --pooled --exclusive] (serves the listening socket inherited as fd 3).
+// --child [--layer=L --pooled --exclusive --drain] (serves the listening socket inherited as fd 3).
 
 import { spawn } from 'node:child_process';
 import { IncomingMessage, ServerResponse } from 'node:http';
@@ -29,6 +29,7 @@ import { wrk } from './lib/wrk.js';
 import { ADDON_PATH, type Acceptor, type NativeBinding } from '../src/native/binding.js';
 import { FIRST_READ_BYTES, NativeUwsgiListener, POOL_BYTES, POOL_MIN_FREE } from '../src/server/native-listener.js';
 import { makeDispatcher } from '../src/server/dispatch.js';
+import { decodeVars } from '../src/protocol/vars.js';
 import { asNetSocket, LiteSocket } from '../src/bridge/lite-socket.js';
 
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nHello, World!\n');
@@ -82,11 +83,33 @@ function answerOnLiteSocket(b: NativeBinding, acc: Acceptor, id: number, layer: 
 }
 
 /**
+ * True when the first read holds the whole packet. Otherwise (an upload's body still coming) the
+ * connection goes to a net.Socket that drops the rest of the body and then answers, as the C
+ * responder reads and drops CONTENT_LENGTH bytes: answering first would reset the connection.
+ */
+function drainBody(b: NativeBinding, acc: Acceptor, id: number, data: Buffer): boolean {
+  const blockEnd = 4 + data.readUInt16LE(1);
+  const need = blockEnd + Number(decodeVars(data.subarray(4, blockEnd), 512).get('CONTENT_LENGTH') ?? 0);
+  if (data.length >= need) return true;
+  const fd = b.release(acc, id);
+  if (fd < 0) return false;
+  const socket = new net.Socket({ fd, readable: true, writable: true });
+  let got = data.length;
+  socket.on('error', () => {});
+  socket.on('data', (chunk: Buffer) => {
+    got += chunk.length;
+    if (got >= need) socket.end(RESPONSE);
+  });
+  return false;
+}
+
+/**
  * A worker: the addon on fd 3 with nuwsgi's first-read size, answering at `layer`. `pooled`:
  * first reads land in a pool (setPool) sized and refreshed as nuwsgi's is, instead of a Buffer
- * each; `exclusive`: one worker woken per connection (EPOLLEXCLUSIVE).
+ * each; `exclusive`: one worker woken per connection (EPOLLEXCLUSIVE); `drain` (the upload): the
+ * bare callback reads the whole body before it answers (drainBody).
  */
-function child(layer: Layer, pooled: boolean, exclusive: boolean): void {
+function child(layer: Layer, pooled: boolean, exclusive: boolean, drain: boolean): void {
   const b = loadAddon();
   process.on('SIGTERM', () => {
     if (acc) {
@@ -108,6 +131,7 @@ function child(layer: Layer, pooled: boolean, exclusive: boolean): void {
       onConnection(id: number, data: Buffer | number, offset?: number) {
         if (typeof data === 'number' && pool.length - offset! - data < POOL_MIN_FREE) b.setPool(acc, (pool = Buffer.allocUnsafeSlow(POOL_BYTES)));
         if (layer !== 'callback') return answerOnLiteSocket(b, acc, id, layer);
+        if (drain && typeof data !== 'number' && !drainBody(b, acc, id, data)) return;
         if (b.write(acc, id, RESPONSE) !== 0 || !b.end(acc, id)) b.destroy(acc, id);
       },
       // A LiteSocket learns of flushes and closes from these; the bare callback never waits.
@@ -197,12 +221,14 @@ const VARIANTS: Record<string, string[] | 'nuwsgi-uwsgi' | 'c-ceiling'> = {
   'native, all woken': ['--pooled'],
   'C ceiling': 'c-ceiling',
 };
-const LABELS = Object.keys(VARIANTS);
+/** The layers answer hello world whatever was asked: with the upload they would not read the body. */
+const HELLO_ONLY = new Set(["nuwsgi's listener", 'Node req/res', 'LiteSocket']);
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 2);
   const seconds = Number(process.argv[3] ?? 5);
   const upload = process.argv[4] === 'upload';
+  const LABELS = Object.keys(VARIANTS).filter((label) => !upload || !HELLO_ONLY.has(label));
   const root = repoRoot();
   loadAddon(); // fail here, clearly, when it is not built
   const ctx = { root, workers: PROCESSES, nginxWorkers: PROCESSES, ceilingBin: buildCeiling(root), payloadDir: await writePayloads(root) };
@@ -210,7 +236,7 @@ async function main(): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
     for (const which of LABELS) {
       const flags = VARIANTS[which];
-      const stack = Array.isArray(flags) ? await startNativeProbe(root, flags) : await startStack(flags, 'bench', ctx);
+      const stack = Array.isArray(flags) ? await startNativeProbe(root, upload ? [...flags, '--drain'] : flags) : await startStack(flags, 'bench', ctx);
       try {
         await sleep(200);
         const s = await measure(which, stack, seconds, upload);
@@ -237,7 +263,7 @@ async function main(): Promise<void> {
 if (process.argv[2] === '--child') {
   const layer = (process.argv.find((a) => a.startsWith('--layer='))?.slice('--layer='.length) ?? 'callback') as Layer;
   if (!LAYERS.includes(layer)) throw new Error(`unknown layer ${layer}`);
-  child(layer, process.argv.includes('--pooled'), process.argv.includes('--exclusive'));
+  child(layer, process.argv.includes('--pooled'), process.argv.includes('--exclusive'), process.argv.includes('--drain'));
 } else if (process.argv[2] === '--serve') void serve(process.argv[3], Number(process.argv[4]), process.argv.slice(5));
 else
   main().then(
