@@ -39,12 +39,19 @@ function youngGenerationCollector(): () => void {
   return () => gc({ type: 'minor' });
 }
 
+let collector: (() => void) | undefined;
+
+/** One young-generation collection; the collector is made on first use, when a large body comes. */
+function collectYoungGeneration(): void {
+  (collector ??= youngGenerationCollector())();
+}
+
+/** A worker's count of large-body bytes since its last collection (one per worker, all requests). */
 export class BodyGarbage {
   private bytes = 0;
-  private collector?: () => void;
 
   constructor(
-    private readonly collect: () => void = () => (this.collector ??= youngGenerationCollector())(),
+    private readonly collect: () => void = collectYoungGeneration,
     private readonly every = COLLECT_EVERY_BYTES,
   ) {}
 
@@ -56,7 +63,7 @@ export class BodyGarbage {
   watch(req: IncomingMessage): void {
     if (BODILESS.has(req.method!)) return;
     const length = req.headers['content-length'];
-    if (length === undefined ? req.headers['transfer-encoding'] === undefined : Number(length) < LARGE_BODY_BYTES) return;
+    if (length === undefined ? req.headers['transfer-encoding'] === undefined : !(Number(length) >= LARGE_BODY_BYTES)) return;
     const push = req.push;
     req.push = (chunk: Buffer | null, encoding?: BufferEncoding) => {
       if (chunk) this.count(chunk.length);
