@@ -282,6 +282,28 @@ test('a packet sent a while after connecting arrives through the pending poll, w
   t.like(b.stats(acc), { accepted: 1, open: 0, dropped: 0, waited: 1 }, 'counted as a connection that waited for a poll');
 });
 
+test('150 connections that all wait before sending are each answered once their packet comes', async (t) => {
+  const { b, acc, sock } = responder(t, { backlog: 256, pendingMs: 10_000 });
+  const clients = await Promise.all(
+    Array.from({ length: 150 }, () => new Promise<net.Socket>((resolve, reject) => {
+      const c = net.connect({ path: sock }, () => resolve(c));
+      c.on('error', reject);
+    })),
+  );
+  // Every connection is accepted before any packet is sent: all wait in the acceptor's pending set.
+  while (b.stats(acc).accepted < 150) await sleep(10);
+  t.is(b.stats(acc).waited, 150);
+  const replies = clients.map((c) => new Promise<Buffer>((resolve) => {
+    const chunks: Buffer[] = [];
+    c.on('data', (d) => chunks.push(d));
+    c.on('end', () => resolve(Buffer.concat(chunks)));
+  }));
+  // All at once, more than one read of the set takes (64).
+  for (const c of clients) c.write(PACKET);
+  for (const reply of await Promise.all(replies)) t.deepEqual(reply, RESPONSE);
+  t.like(b.stats(acc), { accepted: 150, open: 0, dropped: 0 });
+});
+
 // ---------------------------------------------------------------- large responses and the queue
 
 /** A client that reads nothing until resume() is called, then everything until EOF. */
