@@ -111,6 +111,7 @@ function drainBody(b: NativeBinding, acc: Acceptor, id: number, data: Buffer): b
  */
 function child(layer: Layer, pooled: boolean, exclusive: boolean, drain: boolean): void {
   const b = loadAddon();
+  let acc: Acceptor | undefined;
   process.on('SIGTERM', () => {
     if (acc) {
       const { accepted, waited } = b.stats(acc);
@@ -125,16 +126,17 @@ function child(layer: Layer, pooled: boolean, exclusive: boolean, drain: boolean
     return void new NativeUwsgiListener(b, 3, 1024, { bufferSize: 4096, maxVars: 512, socketTimeoutMs: 4000, lingerMs: 5000, log, dispatch });
   }
   let pool = Buffer.allocUnsafeSlow(POOL_BYTES);
-  const acc: Acceptor = b.createAcceptor(
+  acc = b.createAcceptor(
     3,
     {
       onConnection(id: number, data: Buffer | number, offset?: number) {
-        if (typeof data === 'number' && pool.length - offset! - data < POOL_MIN_FREE) b.setPool(acc, (pool = Buffer.allocUnsafeSlow(POOL_BYTES)));
-        if (layer !== 'callback') return answerOnLiteSocket(b, acc, id, layer);
-        if (drain && typeof data !== 'number' && !drainBody(b, acc, id, data)) return;
-        if (b.write(acc, id, RESPONSE) !== 0 || !b.end(acc, id)) b.destroy(acc, id);
+        const a = acc!;
+        if (typeof data === 'number' && pool.length - offset! - data < POOL_MIN_FREE) b.setPool(a, (pool = Buffer.allocUnsafeSlow(POOL_BYTES)));
+        if (layer !== 'callback') return answerOnLiteSocket(b, a, id, layer);
+        if (drain && typeof data !== 'number' && !drainBody(b, a, id, data)) return;
+        if (b.write(a, id, RESPONSE) !== 0 || !b.end(a, id)) b.destroy(a, id);
       },
-      // A LiteSocket learns of flushes and closes from these; the bare callback never waits.
+      // The answer fits the socket buffer: nothing here waits for a flush or a close.
       onWritable() {},
       onPeerClose() {},
       onClosed() {},
