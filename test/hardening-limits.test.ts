@@ -9,7 +9,8 @@ import test, { type ExecutionContext } from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnedWorkers } from './helpers/lifecycle.js';
 import { httpRequest, startNginx, type NginxInstance } from './helpers/nginx.js';
-import { parseResponse, peakRss, rawUwsgi, requestVars, resetPeakRss, rss, startBridge, uwsgiPacket, until } from './helpers/hardening.js';
+import { parseResponse, rawUwsgi, requestVars, rss, startBridge, uwsgiPacket, until } from './helpers/hardening.js';
+import { peakKiB, resetPeak, rssKiB } from '../bench/lib/proc.js';
 import { startServer, type ServerInstance } from './helpers/server.js';
 
 let server: ServerInstance;
@@ -116,14 +117,14 @@ test.serial('a body that trickles slower than socket-timeout in total, but never
 
 test.serial('a 64 MiB upload read by the app grows the worker by less than 32 MiB at its peak (dropped chunks are collected as the body streams)', async (t) => {
   const pid = workerPids[0];
-  const before = rss(pid)!;
-  resetPeakRss(pid);
+  const beforeKiB = rssKiB(pid);
+  t.true(resetPeak(pid), 'the worker peak RSS (VmHWM) can be reset');
   const res = await postThrough(nginx.baseUrl, '/body?n=upload64', 64 * 1024 * 1024);
   t.is(res.status, 200);
   t.is((JSON.parse(res.body) as { sha256: string }).sha256, res.sha, 'the app read the whole body');
-  const grown = peakRss(pid)! - before;
+  const grownKiB = peakKiB(pid) - beforeKiB;
   // V8 alone collects young ArrayBuffers only every ~32 MiB of them: 34-38 MiB here without BodyGarbage.
-  t.true(grown < 32 * 1024 * 1024, `the worker's peak RSS grew ${(grown / 1048576).toFixed(1)} MiB for a 64 MiB body`);
+  t.true(grownKiB < 32 * 1024, `the worker's peak RSS grew ${(grownKiB / 1024).toFixed(1)} MiB for a 64 MiB body`);
   await unharmed(t);
 });
 

@@ -3,7 +3,7 @@
 
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -143,22 +143,8 @@ export async function startBridge(t: ExecutionContext, options: Record<string, u
 
 /** Resident set size of a process in bytes (undefined once it is gone). */
 export function rss(pid: number): number | undefined {
-  return statusBytes(pid, 'VmRSS');
-}
-
-/** Peak resident set size in bytes since start or the last resetPeakRss (VmHWM). */
-export function peakRss(pid: number): number | undefined {
-  return statusBytes(pid, 'VmHWM');
-}
-
-/** Sets VmHWM back to the current RSS (clear_refs 5). */
-export function resetPeakRss(pid: number): void {
-  writeFileSync(`/proc/${pid}/clear_refs`, '5');
-}
-
-function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
   try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : undefined;
   } catch {
     return undefined;
