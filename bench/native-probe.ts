@@ -22,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBackend } from './lib/backend.js';
 import { startBenchNginx } from './lib/nginx.js';
+import { HELLO as HELLO_TEXT } from './lib/payloads.js';
 import { cpuSeconds, sum } from './lib/proc.js';
 import { buildCeiling, repoRoot, sleep, waitServing, writePayloads } from './lib/setup.js';
 import { startStack, type RunningStack } from './lib/stacks.js';
@@ -32,7 +33,9 @@ import { makeDispatcher } from '../src/server/dispatch.js';
 import { decodeVars } from '../src/protocol/vars.js';
 import { asNetSocket, LiteSocket } from '../src/bridge/lite-socket.js';
 
-const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nHello, World!\n');
+/** The bench's hello world, as the bare callback writes it whole and the layers' app answers it. */
+const HELLO = Buffer.from(HELLO_TEXT);
+const RESPONSE = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${HELLO.length}\r\n\r\n${HELLO_TEXT}`);
 const PROCESSES = 2;
 
 function loadAddon(): NativeBinding {
@@ -51,8 +54,6 @@ function loadAddon(): NativeBinding {
  */
 type Layer = 'callback' | 'lite-socket' | 'node-objects' | 'listener';
 const LAYERS: Layer[] = ['callback', 'lite-socket', 'node-objects', 'listener'];
-
-const HELLO = Buffer.from('Hello, World!\n');
 
 /** The bench app's hello world. */
 function hello(_req: IncomingMessage, res: ServerResponse): void {
