@@ -85,6 +85,7 @@ test('stats document: uWSGI keys and types that uwsgitop reads', (t) => {
     cwd: '/srv',
     listenQueue: 0,
     listenQueueErrors: 0,
+    logDropped: 0,
     sockets: [{ name: '/run/app.sock', proto: 'uwsgi', queue: 0, maxQueue: 100 }],
     workers: [worker],
   }) as { workers: Record<string, unknown>[] } & Record<string, unknown>;
@@ -113,6 +114,7 @@ test('metrics: valid Prometheus text exposition with cumulative buckets', (t) =>
     harakiris: 0,
     listenQueue: [{ socket: 'a "quoted"\\path', queue: 0 }],
     startTime: 1,
+    logDropped: 3,
   });
   t.true(text.endsWith('\n'));
   // Every sample line: name{labels} value; every family has HELP and TYPE before its samples.
@@ -125,6 +127,7 @@ test('metrics: valid Prometheus text exposition with cumulative buckets', (t) =>
     const base = m![1].replace(/_(bucket|sum|count)$/, '');
     t.true(seen.has(m![1]) || seen.has(base), `family declared before ${line}`);
   }
+  t.regex(text, /nuwsgi_log_lines_dropped_total 3\n/);
   t.regex(text, /nuwsgi_requests_total\{code="2xx"\} 1\n/);
   t.regex(text, /nuwsgi_requests_total\{code="5xx"\} 1\n/);
   t.regex(text, /nuwsgi_request_duration_seconds_bucket\{le="0.005"\} 1\n/);

@@ -1,5 +1,14 @@
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { closeSync, createWriteStream, existsSync, fstatSync, ftruncateSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * How much the log may hold in memory while its reader is slow. Past it the master stops reading
+ * its workers' output (they then wait on their own full pipes) until the reader catches up.
+ */
+export const LOG_BACKLOG_BYTES = 1 << 20;
+
+/** How often a failing destination is reported (the report itself may fail too). */
+const COMPLAINT_INTERVAL_MS = 60_000;
 
 /**
  * The one writer of the log (uWSGI's log-master): the master's own lines and every line its
@@ -7,17 +16,53 @@ import type { Readable } from 'node:stream';
  * never interleave mid-line. Writes go to stderr, or to --logto FILE opened for appending,
  * which is reopened when it is moved away (move-and-reopen rotation) or on FIFO `l`;
  * copytruncate works as is, since every write appends at the current end.
+ *
+ * A regular file takes whole lines with one O_APPEND write each. A pipe, socket or tty (docker's
+ * log driver, `| tee`, journald) is written through Node's stream for it: since Node 22 the
+ * stderr descriptor ends up non-blocking, and a synchronous write into a full pipe fails with
+ * EAGAIN, which lost lines. The stream waits for writability instead, and a backlog past
+ * LOG_BACKLOG_BYTES pauses the workers' output. Only a destination that has really failed
+ * (EPIPE, ENOSPC, EIO) drops lines, counted in `dropped`.
  */
 export class LogSink {
   private fd: number;
   private inode = 0;
-  private dropped = 0;
+  private stream?: Writable;
+  private streamFailed?: NodeJS.ErrnoException;
+  private droppedLines = 0;
   private lastComplaint = 0;
+  private readonly sources = new Set<Readable>();
+  private paused = false;
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly file?: string) {
+  constructor(
+    private readonly file?: string,
+    private readonly stderr: () => Writable = () => process.stderr,
+  ) {
     this.fd = 2;
     if (file) this.open();
+    else if (!isRegularFile(2)) this.useStream(this.stderr());
+  }
+
+  /** Lines lost to a failed destination since start. */
+  get dropped(): number {
+    return this.droppedLines;
+  }
+
+  /** Bytes accepted but not yet written (a slow reader). */
+  get backlog(): number {
+    return this.stream?.writableLength ?? 0;
+  }
+
+  private useStream(stream: Writable): void {
+    this.stream = stream;
+    stream.on('drain', () => this.resumeSources());
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      // What was still queued is lost with the destination; count it and stop pausing workers.
+      this.streamFailed = error;
+      this.resumeSources();
+      this.complain(error);
+    });
   }
 
   /** Watch for the file being moved or deleted by a log rotator, once a second. */
@@ -33,7 +78,11 @@ export class LogSink {
 
   private open(): void {
     this.fd = openSync(this.file!, 'a', 0o640);
+    this.streamFailed = undefined;
     this.inode = fstatSync(this.fd).ino;
+    // --logto /dev/stdout or a named pipe: a reader that may be slow, as for stderr.
+    if (!isRegularFile(this.fd)) this.useStream(createWriteStream('', { fd: this.fd, autoClose: false }));
+    else this.stream = undefined;
   }
 
   private followRotation(): void {
@@ -50,12 +99,15 @@ export class LogSink {
   reopen(): string {
     if (!this.file) return 'logging goes to stderr: nothing to reopen';
     const old = this.fd;
+    const oldStream = this.stream;
     try {
       this.open();
     } catch (error) {
       return `cannot reopen ${this.file}: ${(error as Error).message}`;
     }
-    closeSync(old);
+    // A stream still writing its backlog closes the old descriptor once it is done.
+    if (oldStream) oldStream.end(() => closeSync(old));
+    else closeSync(old);
     return `log file ${this.file} reopened`;
   }
 
@@ -78,22 +130,78 @@ export class LogSink {
   /** Write whole lines (text ending in a newline). A full disk drops lines, never the server. */
   write(text: string | Buffer): void {
     const data = typeof text === 'string' ? Buffer.from(text) : text;
+    if (this.stream) return this.writeStream(this.stream, data);
     let written = 0;
     try {
       // A file system running out of space takes part of a write, then fails the rest.
       while (written < data.length) written += writeSync(this.fd, data, written);
+      if (this.unreported > 0) this.markGap();
     } catch (error) {
-      this.dropped += this.cutPartialLine(data, written);
-      const now = Date.now();
-      if (now - this.lastComplaint > 60_000) {
-        this.lastComplaint = now;
-        try {
-          writeSync(2, `nuwsgi: cannot write to the log ${this.file ?? 'stderr'} (${(error as NodeJS.ErrnoException).code ?? error}): ${this.dropped} lines dropped so far\n`);
-        } catch {
-          // stderr is gone too: nothing left to tell
-        }
-      }
+      const lost = this.cutPartialLine(data, written);
+      this.droppedLines += lost;
+      this.unreported += lost;
+      this.complain(error as NodeJS.ErrnoException);
     }
+  }
+
+  /** Lines dropped since the log last took a write: said in the log itself once it works again. */
+  private unreported = 0;
+
+  private markGap(): void {
+    const gap = `nuwsgi: ${this.unreported} log lines were dropped here (the log could not be written)\n`;
+    this.unreported = 0;
+    this.write(gap);
+  }
+
+  private writeStream(stream: Writable, data: Buffer): void {
+    if (this.streamFailed || stream.destroyed) {
+      this.droppedLines += countLines(data);
+      return;
+    }
+    // Never dropped for being slow: the stream keeps it until the reader takes it, and the
+    // workers' output is paused while the backlog is over its bound.
+    stream.write(data);
+    if (stream.writableLength > LOG_BACKLOG_BYTES) this.pauseSources();
+  }
+
+  /** Say once a minute, where it can still be seen, that the log is failing. */
+  private complain(error: NodeJS.ErrnoException): void {
+    const now = Date.now();
+    if (now - this.lastComplaint < COMPLAINT_INTERVAL_MS) return;
+    this.lastComplaint = now;
+    const where = this.file ?? 'stderr';
+    const message = `nuwsgi: cannot write to the log ${where} (${error.code ?? error.message}): ${this.droppedLines} lines dropped so far (see log_dropped in stats)\n`;
+    // When the log is stderr itself there is no other place; the count stays in stats and metrics.
+    if (this.file) this.stderr().write(message);
+  }
+
+  private pauseSources(): void {
+    if (this.paused) return;
+    this.paused = true;
+    for (const source of this.sources) source.pause();
+  }
+
+  private resumeSources(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    for (const source of this.sources) source.resume();
+  }
+
+  /** Resolves once everything accepted is written (or the destination failed), bounded by `timeoutMs`. */
+  flush(timeoutMs: number): Promise<void> {
+    const stream = this.stream;
+    if (!stream || this.streamFailed || stream.writableLength === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stream.off('drain', done);
+        stream.off('error', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      stream.on('drain', done);
+      stream.on('error', done);
+    });
   }
 
   /**
@@ -110,9 +218,7 @@ export class LogSink {
         // not a regular file (a pipe, a tty): nothing to cut
       }
     }
-    let lines = 0;
-    for (let i = data.indexOf(0x0a, whole); i !== -1; i = data.indexOf(0x0a, i + 1)) lines++;
-    return lines;
+    return countLines(data.subarray(whole));
   }
 
   /** Take a worker's output stream: complete lines are written as they come, a partial tail waits. */
@@ -120,6 +226,8 @@ export class LogSink {
     // Bytes, not text: request lines carry the request's raw bytes (as uWSGI logs them), which
     // need not be valid UTF-8; they are passed through untouched.
     let tail: Buffer = Buffer.alloc(0);
+    this.sources.add(stream);
+    if (this.paused) stream.pause();
     stream.on('data', (chunk: Buffer) => {
       const data = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
       const end = data.lastIndexOf(0x0a);
@@ -134,6 +242,21 @@ export class LogSink {
       if (tail.length > 0) this.write(Buffer.concat([tail, Buffer.from('\n')]));
       tail = Buffer.alloc(0);
     });
+    stream.on('close', () => this.sources.delete(stream));
     stream.on('error', () => {});
   }
+}
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function countLines(data: Buffer): number {
+  let lines = 0;
+  for (let i = data.indexOf(0x0a); i !== -1; i = data.indexOf(0x0a, i + 1)) lines++;
+  return lines;
 }

@@ -10,6 +10,7 @@ export interface MetricsInput {
   harakiris: number;
   listenQueue: { socket: string; queue: number }[];
   startTime: number;
+  logDropped: number;
 }
 
 /** Escape a label value for the text exposition format. */
@@ -58,6 +59,8 @@ export function renderMetrics(m: MetricsInput): string {
   out.push(`nuwsgi_worker_respawns_total ${m.respawns}`);
   family('nuwsgi_reloads_total', 'counter', 'Completed reloads.');
   out.push(`nuwsgi_reloads_total ${m.reloads}`);
+  family('nuwsgi_log_lines_dropped_total', 'counter', 'Log lines lost because the log destination failed (EPIPE, ENOSPC, EIO).');
+  out.push(`nuwsgi_log_lines_dropped_total ${m.logDropped}`);
   family('nuwsgi_harakiri_total', 'counter', 'Requests cut by harakiri (504s and killed workers).');
   out.push(`nuwsgi_harakiri_total ${m.harakiris}`);
   family('nuwsgi_listen_queue', 'gauge', 'Connections waiting in the listen queue (TCP sockets; unix sockets report 0).');

@@ -59,6 +59,8 @@ export class Observatory {
   respawns = 0;
   reloads = 0;
   harakiris = 0;
+  /** Log lines dropped so far, from the master's log writer. */
+  logDropped: () => number = () => 0;
   private servers: net.Server[] = [];
 
   constructor(
@@ -138,6 +140,7 @@ export class Observatory {
       cwd: process.cwd(),
       listenQueue: queues.reduce((a, b) => a + b, 0),
       listenQueueErrors: 0,
+      logDropped: this.logDropped(),
       sockets: sockets.map((s, i) => ({ name: s.name, proto: s.kind, queue: queues[i], maxQueue: s.backlog })),
       workers: workers
         .sort((a, b) => a.id - b.id)
@@ -177,6 +180,7 @@ export class Observatory {
       harakiris: this.harakiris + totals.harakiri,
       listenQueue: this.sockets().map((s) => ({ socket: s.name, queue: listenQueue(s.fd) })),
       startTime: this.startTime,
+      logDropped: this.logDropped(),
     });
   }
 }

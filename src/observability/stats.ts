@@ -37,6 +37,8 @@ export interface StatsInput {
   cwd: string;
   listenQueue: number;
   listenQueueErrors: number;
+  /** Log lines lost to a failed log destination (nuwsgi's own key; uWSGI has none). */
+  logDropped: number;
   sockets: SocketSnapshot[];
   workers: WorkerSnapshot[];
 }
@@ -51,6 +53,7 @@ export function statsDocument(s: StatsInput): Record<string, unknown> {
     listen_queue: s.listenQueue,
     listen_queue_errors: s.listenQueueErrors,
     signal_queue: 0,
+    log_dropped: s.logDropped,
     load: s.workers.reduce((n, w) => n + w.inflight, 0),
     pid: s.pid,
     uid: s.uid,

@@ -67,6 +67,7 @@ export class Master {
       rssBytes,
       vszBytes,
     );
+    this.observatory.logDropped = () => this.sink.dropped;
   }
 
   // ---- startup -------------------------------------------------------------------------------
@@ -118,6 +119,7 @@ export class Master {
       for (const w of this.workers.values()) w.kill('SIGKILL');
       await Promise.all(first.map((w) => w.exitedPromise()));
       this.cleanup();
+      await this.sink.flush(c.workerReloadMercy * 1000);
       process.exit(APP_LOAD_FAILED);
     }
     this.booting = false;
@@ -271,8 +273,9 @@ export class Master {
     clearInterval(this.supervisor);
     const workers = this.allWorkers();
     for (const w of workers) w.kill('SIGKILL');
-    void Promise.all(workers.map((w) => w.exitedPromise())).then(() => {
+    void Promise.all(workers.map((w) => w.exitedPromise())).then(async () => {
       this.cleanup();
+      await this.sink.flush(this.config.workerReloadMercy * 1000);
       process.exit(1);
     });
   }
@@ -596,6 +599,7 @@ export class Master {
     await Promise.all(workers.map((w) => w.exitedPromise()));
     this.cleanup();
     log('goodbye to nuwsgi.');
+    await this.sink.flush(this.config.workerReloadMercy * 1000);
     process.exit(0);
   }
 

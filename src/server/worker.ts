@@ -4,6 +4,7 @@ import { AppLoadError, loadApp } from '../app/load.js';
 import { serveUwsgiConnection } from '../bridge/connection.js';
 import { forwardUpgrades } from '../bridge/upgrade.js';
 import { openSync, writeSync } from 'node:fs';
+import { drainStdio } from './stdio-drain.js';
 import { log, setLogWriter } from '../log.js';
 import { startOutcome, startRecord } from '../observability/capture.js';
 import { countOutcome, countRequest, newCounters } from '../observability/counters.js';
@@ -72,9 +73,16 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
   // The last counters reach the master before the process goes, so totals never run backwards.
   const exit = (code: number) => {
     requestLog.flush();
-    if (!process.connected) process.exit(code);
-    process.send!(beat(), () => process.exit(code));
-    setTimeout(() => process.exit(code), 1000).unref();
+    let leaving = false;
+    // Our last lines may still sit in stdout/stderr while the master waits on a slow log reader.
+    const leave = () => {
+      if (leaving) return;
+      leaving = true;
+      void drainStdio(spec.mercy * 1000).then(() => process.exit(code));
+    };
+    if (!process.connected) return leave();
+    process.send!(beat(), leave);
+    setTimeout(leave, 1000).unref();
   };
   let exiting = false;
   const maybeExit = () => {
@@ -156,6 +164,7 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     const message = error instanceof AppLoadError ? error.message : String((error as Error)?.stack ?? error);
     log(`worker ${spec.id}: ${message}`);
     send({ type: 'load-error', message });
+    await drainStdio(spec.mercy * 1000);
     process.exit(APP_LOAD_FAILED);
   }
 
