@@ -110,6 +110,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     // Loaded only to serve: --help, --get and --show-config never need the server code.
     const { Master } = await import('./server/master.js');
+    // Same binary in master and workers: a Node whose internals changed stops here, by name.
+    (await import('./node-internals.js')).assertNodeInternals();
     await new Master(config).start();
   } catch (error) {
     log(`nuwsgi: ${(error as Error).message}`);

@@ -4,6 +4,7 @@ import { MODIFIER_HTTP_STRIP_SCRIPT_NAME } from '../protocol/constants.js';
 import type { PacketHeader } from '../protocol/reader.js';
 import type { UwsgiVars } from '../protocol/vars.js';
 import { isHttps, rawHeadersFromVars } from './headers.js';
+import { addHeaderLines, setSocketAddresses } from '../node-internals.js';
 
 const kPacket = Symbol('nuwsgi.packet');
 
@@ -52,13 +53,14 @@ function requestUrl(header: PacketHeader, vars: UwsgiVars): string {
  */
 export function presentClientAddress(socket: Socket, vars: UwsgiVars): void {
   const address = vars.get('REMOTE_ADDR') || '127.0.0.1';
-  const s = socket as unknown as { _peername: object; _sockname: object; encrypted?: boolean };
-  // net.Socket's address getters read these caches before asking the kernel: two plain
-  // assignments, far cheaper per request than redefining six getters on the socket.
-  s._peername = { address, port: Number(vars.get('REMOTE_PORT')) || undefined, family: isIP(address) === 6 ? 'IPv6' : 'IPv4' };
-  s._sockname = { address: vars.get('SERVER_ADDR'), port: Number(vars.get('SERVER_PORT')) || undefined };
+  // Two cache assignments, far cheaper per request than redefining six getters on the socket.
+  setSocketAddresses(
+    socket,
+    { address, port: Number(vars.get('REMOTE_PORT')) || undefined, family: isIP(address) === 6 ? 'IPv6' : 'IPv4' },
+    { address: vars.get('SERVER_ADDR'), port: Number(vars.get('SERVER_PORT')) || undefined },
+  );
   // Express/Koa/Fastify/Hono derive the scheme from socket.encrypted.
-  if (isHttps(vars)) s.encrypted = true;
+  if (isHttps(vars)) (socket as unknown as { encrypted?: boolean }).encrypted = true;
 }
 
 /** Node's own IncomingMessage, filled from the packet, so Express's prototype swap keeps working. */
@@ -72,8 +74,7 @@ export function buildRequest(socket: Socket, header: PacketHeader, vars: UwsgiVa
   req.method = vars.get('REQUEST_METHOD') || 'GET';
   req.url = requestUrl(header, vars);
   const raw = rawHeadersFromVars(vars);
-  // _addHeaderLines sets rawHeaders and the private count behind the lazy req.headers getter.
-  (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(raw, raw.length);
+  addHeaderLines(req, raw);
   (req as unknown as { [kPacket]: PacketInfo })[kPacket] = { header, vars };
   return req;
 }

@@ -1,19 +1,10 @@
-import { OutgoingMessage, ServerResponse, STATUS_CODES, type IncomingMessage } from 'node:http';
+import { ServerResponse, STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { printable } from '../protocol/printable.js';
+import { dropBody, kNeedDrain, kOutHeaders, replaceStoreHeader, storeHeader, storedHead } from '../node-internals.js';
 
-// Node internals reached into here (checked on Node 20.20 and 22): ServerResponse's
-// `_storeHeader(firstLine, headers)`, which every head goes through (writeHead, implicit heads,
-// flushHeaders), with `headers` either Node's own header map, a plain object or a raw array; the
-// `kNeedDrain` flag; `_hasBody`, which makes Node drop body writes (as for HEAD and 204).
-
-/** Node's private "a write returned false" flag, found by description as srvx does (#208). */
-const kNeedDrain = Object.getOwnPropertySymbols(new OutgoingMessage()).find((s) => s.description === 'kNeedDrain');
-/** Node's header map (what setHeader fills), likewise. */
-const kOutHeaders = Object.getOwnPropertySymbols(new OutgoingMessage()).find((s) => s.description === 'kOutHeaders');
-
-type StoreHeader = (this: ServerResponse, firstLine: string, headers: unknown) => void;
-const storeHeader = (ServerResponse.prototype as unknown as { _storeHeader: StoreHeader })._storeHeader;
+// The Node internals used here (`_storeHeader`, which gets Node's own header map, a plain object
+// or a raw array; kNeedDrain; kOutHeaders; `_hasBody`; `_header`) live in node-internals.ts.
 
 /**
  * Response headers that describe the uwsgi hop, not the response, and so never leave nuwsgi:
@@ -118,7 +109,6 @@ const kLog = Symbol('nuwsgi.log');
 interface Guarded {
   [kRefused]?: string;
   [kLog]?: (line: string) => void;
-  _hasBody: boolean;
 }
 
 /**
@@ -140,11 +130,10 @@ function refuse(res: ServerResponse, what: string): void {
 
 /** The head of the 500 that replaces a refused response: no body, so the app's writes are dropped. */
 function storeRefusal(res: ServerResponse): void {
-  const g = res as unknown as Guarded;
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.statusCode = 500;
   res.statusMessage = STATUS_CODES[500]!;
-  g._hasBody = false;
+  dropBody(res);
   storeHeader.call(res, 'HTTP/1.1 500 Internal Server Error\r\n', ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', '0', 'Connection', 'close']);
 }
 
@@ -218,7 +207,7 @@ const NGINX_HEAD_LIMIT = 4096;
 let lastBigHeadWarning = 0;
 
 function warnBigHead(res: ServerResponse): void {
-  const head = (res as unknown as { _header?: string })._header;
+  const head = storedHead(res);
   if (!head || head.length <= NGINX_HEAD_LIMIT) return;
   const now = Date.now();
   if (now - lastBigHeadWarning < 60_000) return;
@@ -250,7 +239,7 @@ export function buildResponse(req: IncomingMessage, socket: Socket, sendDate: bo
   res.removeHeader('transfer-encoding');
   // Own properties, as Express swaps the prototype; plain assignments of functions made once.
   const r = res as unknown as Record<string, unknown>;
-  r._storeHeader = storeCleanHeader;
+  replaceStoreHeader(res, storeCleanHeader);
   r.setHeader = guardedSetHeader;
   r.appendHeader = guardedAppendHeader;
   r.writeHead = guardedWriteHead;

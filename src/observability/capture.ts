@@ -2,9 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getPacket } from '../bridge/request.js';
 import type { Outcome } from './counters.js';
 import type { RequestRecord } from './record.js';
+import { storedHead } from '../node-internals.js';
 
 /** Response head as Node wrote it (a private field, stable since Node 0.x). */
-const headOf = (res: ServerResponse): string => (res as unknown as { _header?: string | null })._header ?? '';
+const headOf = (res: ServerResponse): string => storedHead(res) ?? '';
 
 const kRaw = Symbol('nuwsgi.rawResponse');
 

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseAddress, type Address } from './addresses.js';
+import { createServerHandle, type RawServerHandle } from '../node-internals.js';
 
 export type ListenerKind = 'uwsgi' | 'http';
 
@@ -16,10 +17,7 @@ export interface ListenerInfo {
 }
 
 /** libuv's raw server handle (TCPWrap / PipeWrap): just what the master uses. */
-interface RawHandle {
-  fd: number;
-  close(cb?: () => void): void;
-}
+type RawHandle = RawServerHandle;
 
 export interface BoundListener {
   kind: ListenerKind;
@@ -30,10 +28,6 @@ export interface BoundListener {
   inode?: number;
 }
 
-// net's internal handle factory, the one cluster uses: it binds without listening, so the master
-// owns the socket (path, mode, lifetime) while only workers accept on it.
-const createServerHandle = (net as unknown as { _createServerHandle(a: string | null, port: number, addressType: number, fd?: number, flags?: number): RawHandle | number })
-  ._createServerHandle;
 
 /**
  * Probe a socket file: only ECONNREFUSED means nobody listens (a stale file from a dead server).
