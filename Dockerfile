@@ -1,6 +1,6 @@
 # nuwsgi and an app in a small image: build with the dev tools, run with production deps only,
 # as the unprivileged `node` user. docker-compose.yml runs it next to nginx.
-FROM node:20-alpine AS build
+FROM node:24-alpine AS build
 # node-gyp's toolchain, for the native acceptor (build stage only).
 RUN apk add --no-cache python3 make g++
 WORKDIR /app
@@ -13,7 +13,7 @@ COPY scripts/build-native.mjs ./scripts/
 # The native acceptor: if it cannot be built, the image still works on the TypeScript path.
 RUN node scripts/build-native.mjs && mkdir -p native/build/Release && npx tsc -p tsconfig.json && npm prune --omit=dev
 
-FROM node:20-alpine
+FROM node:24-alpine
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./
