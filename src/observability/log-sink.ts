@@ -7,6 +7,16 @@ import type { Readable, Writable } from 'node:stream';
  */
 export const LOG_BACKLOG_BYTES = 1 << 20;
 
+/**
+ * The longest line kept waiting for its newline. An app that prints without newlines would
+ * otherwise grow the master by everything it prints; past this the part is written as a line
+ * ending in LOG_CONTINUED, and the rest follows on the next line.
+ */
+export const LOG_LINE_MAX_BYTES = 64 * 1024;
+
+/** Ends a piece of a longer line, so the reader can join the pieces again. */
+export const LOG_CONTINUED = ' [line continues]';
+
 /** How often a failing destination is reported (the report itself may fail too). */
 const COMPLAINT_INTERVAL_MS = 60_000;
 
@@ -232,20 +242,27 @@ export class LogSink {
       const data = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
       const end = data.lastIndexOf(0x0a);
       if (end === -1) {
-        tail = data;
+        if (data.length <= LOG_LINE_MAX_BYTES) return void (tail = data);
+        // Cut where a line would have ended, so the log stays made of lines of bounded size.
+        const whole = data.length - (data.length % LOG_LINE_MAX_BYTES);
+        for (let at = 0; at < whole; at += LOG_LINE_MAX_BYTES) this.write(Buffer.concat([data.subarray(at, at + LOG_LINE_MAX_BYTES), CONTINUED]));
+        tail = data.subarray(whole);
         return;
       }
       tail = data.subarray(end + 1);
       this.write(data.subarray(0, end + 1));
     });
     stream.on('end', () => {
-      if (tail.length > 0) this.write(Buffer.concat([tail, Buffer.from('\n')]));
+      if (tail.length > 0) this.write(Buffer.concat([tail, NEWLINE]));
       tail = Buffer.alloc(0);
     });
     stream.on('close', () => this.sources.delete(stream));
     stream.on('error', () => {});
   }
 }
+
+const NEWLINE = Buffer.from('\n');
+const CONTINUED = Buffer.from(`${LOG_CONTINUED}\n`);
 
 function isRegularFile(fd: number): boolean {
   try {
