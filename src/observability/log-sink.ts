@@ -1,5 +1,6 @@
 import { closeSync, createWriteStream, existsSync, fstatSync, ftruncateSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
+import { written } from '../written.js';
 
 /**
  * How much the log may hold in memory while its reader is slow. Past it the master stops reading
@@ -41,6 +42,8 @@ export class LogSink {
   private streamFailed?: NodeJS.ErrnoException;
   private droppedLines = 0;
   private lastComplaint = 0;
+  /** Lines dropped since the log last took a write: said in the log itself once it works again. */
+  private unreported = 0;
   private readonly sources = new Set<Readable>();
   private paused = false;
   private timer?: NodeJS.Timeout;
@@ -59,17 +62,13 @@ export class LogSink {
     return this.droppedLines;
   }
 
-  /** Bytes accepted but not yet written (a slow reader). */
-  get backlog(): number {
-    return this.stream?.writableLength ?? 0;
-  }
-
   private useStream(stream: Writable): void {
     this.stream = stream;
     stream.on('drain', () => this.resumeSources());
     stream.on('error', (error: NodeJS.ErrnoException) => {
       // What was still queued is lost with the destination; count it and stop pausing workers.
-      this.streamFailed = error;
+      // (An error of a stream a reopen has replaced says nothing of the new destination.)
+      if (this.stream === stream) this.streamFailed = error;
       this.resumeSources();
       this.complain(error);
     });
@@ -154,9 +153,6 @@ export class LogSink {
     }
   }
 
-  /** Lines dropped since the log last took a write: said in the log itself once it works again. */
-  private unreported = 0;
-
   private markGap(): void {
     const gap = `nuwsgi: ${this.unreported} log lines were dropped here (the log could not be written)\n`;
     this.unreported = 0;
@@ -199,19 +195,7 @@ export class LogSink {
 
   /** Resolves once everything accepted is written (or the destination failed), bounded by `timeoutMs`. */
   flush(timeoutMs: number): Promise<void> {
-    const stream = this.stream;
-    if (!stream || this.streamFailed || stream.writableLength === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        stream.off('drain', done);
-        stream.off('error', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      stream.on('drain', done);
-      stream.on('error', done);
-    });
+    return this.stream && !this.streamFailed ? written(this.stream, timeoutMs) : Promise.resolve();
   }
 
   /**

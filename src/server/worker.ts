@@ -4,7 +4,7 @@ import { AppLoadError, loadApp } from '../app/load.js';
 import { serveUwsgiConnection } from '../bridge/connection.js';
 import { forwardUpgrades } from '../bridge/upgrade.js';
 import { openSync, writeSync } from 'node:fs';
-import { drainStdio } from './stdio-drain.js';
+import { stdioWritten } from '../written.js';
 import { log, setLogWriter } from '../log.js';
 import { startOutcome, startRecord } from '../observability/capture.js';
 import { countOutcome, countRequest, newCounters } from '../observability/counters.js';
@@ -78,7 +78,7 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     const leave = () => {
       if (leaving) return;
       leaving = true;
-      void drainStdio(spec.mercy * 1000).then(() => process.exit(code));
+      void stdioWritten(spec.mercy * 1000).then(() => process.exit(code));
     };
     if (!process.connected) return leave();
     process.send!(beat(), leave);
@@ -164,7 +164,7 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     const message = error instanceof AppLoadError ? error.message : String((error as Error)?.stack ?? error);
     log(`worker ${spec.id}: ${message}`);
     send({ type: 'load-error', message });
-    await drainStdio(spec.mercy * 1000);
+    await stdioWritten(spec.mercy * 1000);
     process.exit(APP_LOAD_FAILED);
   }
 
