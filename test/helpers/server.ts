@@ -66,7 +66,20 @@ export async function startServer(opts: StartServerOptions): Promise<ServerInsta
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'exit' can come before the last output has been read from the pipes: wait for both to end
+  // too, so a test that reads the log after the exit sees its last lines. Bounded, since workers
+  // left running after a killed master hold the pipe open (their orphan log descriptor).
+  const ended = (stream: NodeJS.ReadableStream) => new Promise<void>((resolve) => stream.once('end', resolve).once('close', resolve));
+  const outputEnded = Promise.all([ended(child.stdout!), ended(child.stderr!)]);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      const bound = setTimeout(() => resolve(code), 2000);
+      void outputEnded.then(() => {
+        clearTimeout(bound);
+        resolve(code);
+      });
+    }),
+  );
   let done = false;
   exited.then(() => {
     done = true;
