@@ -102,7 +102,7 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
     // One turn later: connections the kernel has already queued for us and that this poll phase
     // is about to accept get served; closing first would reset them.
     setImmediate(() => {
-      log(`worker ${spec.id} (pid: ${process.pid}) stopped accepting, ${inflight.count} request${inflight.count === 1 ? '' : 's'} in flight`);
+      const inFlight = inflight.count;
       for (const server of servers) {
         // close() stops accepting; 'close' comes once this worker's connections have ended.
         server.close(() => {
@@ -111,6 +111,9 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
         });
         if (server instanceof http.Server) server.closeIdleConnections();
       }
+      // Said once the listening descriptors are closed (both close() calls close them at once):
+      // from this line on a connect is refused, never queued into a socket nobody accepts from.
+      log(`worker ${spec.id} (pid: ${process.pid}) stopped accepting, ${inFlight} request${inFlight === 1 ? '' : 's'} in flight`);
       maybeExit();
     });
   };
